@@ -1,0 +1,1 @@
+"""Shared test helpers (tiny models and adapters built in-process, no downloads)."""
