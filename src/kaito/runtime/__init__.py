@@ -1,0 +1,1 @@
+"""kaito.runtime: a small controller-runtime for asyncio (work in progress)."""
