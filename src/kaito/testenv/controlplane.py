@@ -34,6 +34,7 @@ from kaito.testenv.binaries import require_binaries
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.0.0.0/24"
 POD_CIDR = "10.244.0.0/16"
+KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
 
 
 class ControlPlaneError(RuntimeError):
@@ -252,6 +253,7 @@ class ControlPlane:
                 "--node-ip=10.96.0.1",
                 "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{p.kwok}",
+                f"--config={KWOK_STAGES}",
             ]
         raise ValueError(f"unknown component {component!r}")
 
