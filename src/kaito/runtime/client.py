@@ -1,0 +1,554 @@
+"""An async Kubernetes client for any resource type, on plain dicts.
+
+A thin layer over kubernetes-asyncio's ``ApiClient`` (which keeps doing auth, TLS, kubeconfig
+and in-cluster config, token refresh) that fixes its pitfalls for controllers:
+
+* every request has a timeout (kubernetes-asyncio sets none by default);
+* patches always carry an explicit content type (merge, JSON patch, server-side apply), since
+  a dict would otherwise go out as a JSON Patch and strategic merge is refused by CRDs (415);
+* responses are decoded with ``json.loads`` only, never into generated models (slow);
+* failures become typed exceptions (:mod:`kaito.runtime.errors`);
+* client-side QPS/burst throttling like client-go's ``rest.Config{QPS, Burst}``;
+* every request is counted in ``rest_client_requests_total{code,method,host}``;
+* watches are single-shot streams with a client-side inactivity deadline; the informer's
+  reflector owns reconnects and relists (kubernetes-asyncio's ``Watch`` retries 410 once).
+
+Mirrors client-go's ``rest``/``dynamic`` clients and controller-runtime's ``client.Client``
+(``pkg/client/config`` for where the config comes from).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp
+import attrs
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+
+from kaito.runtime import metrics
+from kaito.runtime.clock import REAL_CLOCK, Clock
+from kaito.runtime.errors import ApiError, TransportError, error_from_status
+from kaito.runtime.ratelimit import TokenBucket
+from kaito.runtime.resources import Object, ResourceType, meta
+
+Query = list[tuple[str, str]]
+
+
+class PatchType(enum.StrEnum):
+    """Patch content types; strategic merge works for built-in kinds only."""
+
+    MERGE = "application/merge-patch+json"
+    JSON = "application/json-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+    APPLY = "application/apply-patch+yaml"
+
+
+class WatchInactive(TransportError):
+    """No event or bookmark arrived within the inactivity deadline: the stream is presumed dead."""
+
+
+@attrs.frozen
+class ClientConfig:
+    """Client-side behaviour that kubeconfig does not say."""
+
+    qps: float = 30.0
+    """Sustained requests per second; 0 disables client-side throttling (controller-runtime's
+    default, relying on API priority and fairness). Kaito runs with 30."""
+    burst: int = 50
+    """Requests allowed at once above ``qps``."""
+    timeout: float = 30.0
+    """Seconds for one whole request (connect to last byte); watches use ``connect_timeout``."""
+    connect_timeout: float = 10.0
+    """Seconds to establish a connection, for watches."""
+    user_agent: str = "kaito"
+
+
+@attrs.frozen
+class ObjectList:
+    """A list response: the items and the collection's resourceVersion."""
+
+    items: list[Object]
+    resource_version: str
+    continue_token: str | None = None
+
+
+@attrs.frozen
+class WatchEvent:
+    """One watch event: ``ADDED``, ``MODIFIED``, ``DELETED`` or ``BOOKMARK``."""
+
+    type: str
+    object: Object
+
+
+def _selector(query: Query, label_selector: str | None, field_selector: str | None) -> None:
+    if label_selector:
+        query.append(("labelSelector", label_selector))
+    if field_selector:
+        query.append(("fieldSelector", field_selector))
+
+
+class Client:
+    """Talks to one API server. Create with :meth:`from_kubeconfig`, :meth:`in_cluster` or
+    :meth:`from_environment`; close with :meth:`close` (or ``async with``)."""
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        config: ClientConfig | None = None,
+        *,
+        clock: Clock = REAL_CLOCK,
+    ) -> None:
+        self._api = api_client
+        self.config = config or ClientConfig()
+        self._api.user_agent = self.config.user_agent
+        self._limiter = (
+            TokenBucket(self.config.qps, self.config.burst, clock) if self.config.qps > 0 else None
+        )
+        self.host: str = urlparse(str(api_client.configuration.host)).netloc
+        """``host:port`` of the API server (the ``host`` label of request metrics)."""
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    async def from_kubeconfig(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        context: str | None = None,
+        config: ClientConfig | None = None,
+    ) -> Client:
+        """From a kubeconfig file (default ``$KUBECONFIG`` or ``~/.kube/config``)."""
+        if path is None:
+            path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / (
+                ".kube/config"
+            )
+        configuration = Configuration()
+        await load_kube_config(
+            config_file=str(path),
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        return cls(ApiClient(configuration=configuration), config)
+
+    @classmethod
+    def in_cluster(cls, *, config: ClientConfig | None = None) -> Client:
+        """From the pod's service account token and CA (token re-read as it rotates)."""
+        configuration = Configuration()
+        load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return cls(ApiClient(configuration=configuration), config)
+
+    @classmethod
+    async def from_environment(
+        cls, kubeconfig: str | os.PathLike[str] | None = None, *, config: ClientConfig | None = None
+    ) -> Client:
+        """controller-runtime's order: explicit kubeconfig, ``$KUBECONFIG``, in-cluster,
+        ``~/.kube/config``."""
+        if kubeconfig is not None or os.environ.get("KUBECONFIG"):
+            return await cls.from_kubeconfig(kubeconfig, config=config)
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return cls.in_cluster(config=config)
+        return await cls.from_kubeconfig(None, config=config)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- transport ------------------------------------------------------------------------
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | aiohttp.ClientTimeout | None = None,
+    ) -> aiohttp.ClientResponse:
+        if self._limiter is not None:
+            await self._limiter.wait()
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        try:
+            response: aiohttp.ClientResponse = await self._api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout if timeout is not None else self.config.timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            metrics.rest_client_requests.labels("<error>", method, self.host).inc()
+            raise TransportError(f"{method} {path}: {exc!r}") from exc
+        metrics.rest_client_requests.labels(str(response.status), method, self.host).inc()
+        return response
+
+    @staticmethod
+    def _error(response: aiohttp.ClientResponse, data: bytes) -> ApiError:
+        try:
+            status = json.loads(data) if data else {}
+        except ValueError:
+            status = {"message": data.decode(errors="replace")[:2000]}
+        retry_after: float | None = None
+        header = response.headers.get("Retry-After")
+        if header:
+            with contextlib.suppress(ValueError):
+                retry_after = float(header)
+        if not isinstance(status, dict):
+            status = {}
+        return error_from_status(response.status, status, retry_after=retry_after)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON body; raise typed errors."""
+        response = await self._send(
+            method, path, query=query, body=body, content_type=content_type, timeout=timeout
+        )
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{method} {path}: {exc!r}") from exc
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            raise self._error(response, data)
+        return json.loads(data) if data else None
+
+    # -- reads ------------------------------------------------------------------------------
+    @staticmethod
+    def _namespace(
+        rt: ResourceType, namespace: str | None, obj: Object | None = None
+    ) -> str | None:
+        if not rt.namespaced:
+            return None
+        namespace = namespace or (meta(obj).get("namespace") if obj is not None else None)
+        if not namespace:
+            raise ValueError(f"{rt.kind} is namespaced: a namespace is required")
+        return str(namespace)
+
+    async def get(
+        self,
+        rt: ResourceType,
+        name: str,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """Read one object (raises :class:`~kaito.runtime.errors.NotFound`)."""
+        path = rt.path(self._namespace(rt, namespace), name, subresource)
+        obj: Object = await self.request("GET", path, timeout=timeout)
+        return obj
+
+    async def list_page(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        timeout: float | None = None,
+    ) -> ObjectList:
+        """One page of a list (``namespace=None`` lists all namespaces)."""
+        query: Query = []
+        _selector(query, label_selector, field_selector)
+        if limit:
+            query.append(("limit", str(limit)))
+        if continue_token:
+            query.append(("continue", continue_token))
+        if resource_version is not None:
+            query.append(("resourceVersion", resource_version))
+        if resource_version_match:
+            query.append(("resourceVersionMatch", resource_version_match))
+        body = await self.request(
+            "GET", rt.path(namespace if rt.namespaced else None), query=query, timeout=timeout
+        )
+        items: list[Object] = body.get("items") or []
+        for item in items:  # list items of built-in kinds come without apiVersion/kind
+            item.setdefault("apiVersion", rt.api_version)
+            item.setdefault("kind", rt.kind)
+        list_meta = body.get("metadata") or {}
+        return ObjectList(
+            items=items,
+            resource_version=str(list_meta.get("resourceVersion", "")),
+            continue_token=list_meta.get("continue") or None,
+        )
+
+    async def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+        resource_version: str | None = None,
+        timeout: float | None = None,
+    ) -> ObjectList:
+        """Every item, fetched in pages of ``page_size`` (client-go's pager default is 500)."""
+        items: list[Object] = []
+        token: str | None = None
+        while True:
+            page = await self.list_page(
+                rt,
+                namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=page_size,
+                continue_token=token,
+                resource_version=resource_version if token is None else None,
+                timeout=timeout,
+            )
+            items.extend(page.items)
+            if not page.continue_token:
+                return ObjectList(items, page.resource_version)
+            token = page.continue_token
+
+    # -- writes -----------------------------------------------------------------------------
+    async def create(
+        self,
+        rt: ResourceType,
+        obj: Object,
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """Create ``obj`` (raises :class:`~kaito.runtime.errors.AlreadyExists`)."""
+        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+        query: Query = [("fieldManager", field_manager)] if field_manager else []
+        path = rt.path(self._namespace(rt, namespace, obj))
+        created: Object = await self.request("POST", path, query=query, body=body, timeout=timeout)
+        return created
+
+    async def replace(
+        self,
+        rt: ResourceType,
+        obj: Object,
+        *,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update)."""
+        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+        query: Query = [("fieldManager", field_manager)] if field_manager else []
+        path = rt.path(self._namespace(rt, None, obj), str(meta(obj).get("name", "")), subresource)
+        replaced: Object = await self.request("PUT", path, query=query, body=body, timeout=timeout)
+        return replaced
+
+    async def replace_status(
+        self, rt: ResourceType, obj: Object, *, timeout: float | None = None
+    ) -> Object:
+        """PUT to the ``/status`` subresource."""
+        return await self.replace(rt, obj, subresource="status", timeout=timeout)
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType = PatchType.MERGE,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """PATCH with an explicit content type (default JSON merge patch)."""
+        query: Query = []
+        if field_manager:
+            query.append(("fieldManager", field_manager))
+        if force is not None:
+            query.append(("force", "true" if force else "false"))
+        path = rt.path(self._namespace(rt, namespace), name, subresource)
+        patched: Object = await self.request(
+            "PATCH", path, query=query, body=patch, content_type=patch_type.value, timeout=timeout
+        )
+        return patched
+
+    async def merge_patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """RFC 7386 JSON merge patch (lists are replaced whole; ``None`` deletes a key)."""
+        return await self.patch(
+            rt, name, patch, namespace, subresource=subresource, timeout=timeout
+        )
+
+    async def json_patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        operations: Sequence[dict[str, Any]],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """RFC 6902 JSON patch (``{"op": "test", ...}`` gives optimistic concurrency)."""
+        return await self.patch(
+            rt,
+            name,
+            list(operations),
+            namespace,
+            patch_type=PatchType.JSON,
+            subresource=subresource,
+            timeout=timeout,
+        )
+
+    async def patch_status(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Object:
+        """Merge-patch the ``/status`` subresource."""
+        return await self.merge_patch(
+            rt, name, patch, namespace, subresource="status", timeout=timeout
+        )
+
+    async def apply(
+        self,
+        rt: ResourceType,
+        obj: Object,
+        *,
+        field_manager: str,
+        force: bool = True,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """Server-side apply ``obj`` as ``field_manager`` (``force`` takes over conflicts)."""
+        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+        return await self.patch(
+            rt,
+            str(meta(obj).get("name", "")),
+            body,
+            self._namespace(rt, None, obj),
+            patch_type=PatchType.APPLY,
+            subresource=subresource,
+            field_manager=field_manager,
+            force=force,
+            timeout=timeout,
+        )
+
+    async def delete(
+        self,
+        rt: ResourceType,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = "Background",
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Object:
+        """DELETE; ``propagation_policy`` is ``Background``, ``Foreground`` or ``Orphan``.
+
+        Returns what the server answered: the object (still there, being finalized) or a
+        Status. Raises :class:`~kaito.runtime.errors.NotFound` when it is already gone.
+        """
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if preconditions:
+            options["preconditions"] = preconditions
+        path = rt.path(self._namespace(rt, namespace), name)
+        answer: Object = await self.request("DELETE", path, body=options, timeout=timeout)
+        return answer
+
+    # -- watch ------------------------------------------------------------------------------
+    async def watch(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        timeout_seconds: int | None = None,
+        allow_bookmarks: bool = True,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        inactivity_timeout: float = 90.0,
+    ) -> AsyncIterator[WatchEvent]:
+        """One watch stream; ends when the server closes it. Use with ``contextlib.aclosing``.
+
+        Raises the typed error of an ``ERROR`` event (e.g. :class:`~kaito.runtime.errors.Gone`),
+        :class:`WatchInactive` when nothing arrives for ``inactivity_timeout`` seconds, and
+        :class:`~kaito.runtime.errors.TransportError` when the connection breaks.
+        """
+        query: Query = [("watch", "true")]
+        _selector(query, label_selector, field_selector)
+        if resource_version is not None:
+            query.append(("resourceVersion", resource_version))
+        if timeout_seconds is not None:
+            query.append(("timeoutSeconds", str(timeout_seconds)))
+        if allow_bookmarks:
+            query.append(("allowWatchBookmarks", "true"))
+        path = rt.path(namespace if rt.namespaced else None)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.config.connect_timeout,
+            sock_connect=self.config.connect_timeout,
+        )
+        response = await self._send("GET", path, query=query, timeout=timeout)
+        try:
+            if response.status != 200:
+                raise self._error(response, await response.read())
+            while True:
+                try:
+                    async with asyncio.timeout(inactivity_timeout):
+                        line = await response.content.readline()
+                except TimeoutError as exc:
+                    raise WatchInactive(f"watch {path}: silent for {inactivity_timeout}s") from exc
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise TransportError(f"watch {path}: {exc!r}") from exc
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type", ""), event.get("object") or {}
+                if kind == "ERROR":
+                    raise error_from_status(int(obj.get("code") or 500), obj)
+                yield WatchEvent(kind, obj)
+        finally:
+            response.close()
