@@ -1,0 +1,72 @@
+"""The Karpenter ``NodeClaim``s a Workspace asks for, one per missing GPU node.
+
+Names are deterministic (``ws`` + 9 hex digits of sha256(namespace/name/index)):
+a controller that restarts between "decide to create" and "see it in the cache"
+computes the same name and gets AlreadyExists instead of a second node. They also
+satisfy the AKS agent-pool name rule ``^[a-z][a-z0-9]{0,11}$``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from kaito.api import constants as c
+from kaito.api.catalog import InferencePreset, TuningPreset
+from kaito.api.meta import label_selector_as_map
+from kaito.api.workspace import Workspace
+from kaito.controllers.settings import Settings
+from kaito.render import render
+
+DEFAULT_STORAGE = "1024Gi"
+NODEPOOL = "kaito"
+
+
+def nodeclaim_name(ws: Workspace, index: int) -> str:
+    digest = hashlib.sha256(f"{ws.namespace}/{ws.name}/{index}".encode()).hexdigest()
+    return f"ws{digest[:9]}"
+
+
+def workspace_selector(ws: Workspace) -> dict[str, str]:
+    """Labels that find every NodeClaim (and node) of this Workspace."""
+    return {c.LABEL_WORKSPACE: ws.name, c.LABEL_WORKSPACE_NAMESPACE: ws.namespace}
+
+
+def storage_request(preset: InferencePreset | TuningPreset | None) -> str:
+    """The preset's disk requirement in whole GiB (the OS disk of the node)."""
+    if preset is None or preset.disk <= 0:
+        return DEFAULT_STORAGE
+    gib = -(-preset.disk // 2**30)
+    return f"{gib}Gi"
+
+
+def nodeclaim(
+    ws: Workspace,
+    index: int,
+    preset: InferencePreset | TuningPreset | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The NodeClaim for the ``index``-th node of ``ws``."""
+    selector_labels = {
+        k: v
+        for k, v in label_selector_as_map(ws.resource.label_selector).items()
+        if k not in c.RESERVED_SELECTOR_LABELS
+    }
+    labels = {c.LABEL_NODEPOOL: NODEPOOL, **selector_labels, **workspace_selector(ws)}
+    family = (
+        ws.annotations.get(c.ANNOTATION_NODE_IMAGE_FAMILY) or settings.default_node_image_family
+    )
+    return render(
+        "nodes/nodeclaim.yaml.j2",
+        n={
+            "name": nodeclaim_name(ws, index),
+            "labels": labels,
+            "annotations": {
+                c.ANNOTATION_DO_NOT_DISRUPT: "true",
+                c.ANNOTATION_NODE_IMAGE_FAMILY: family.lower(),
+            },
+            "instance_type": ws.resource.instance_type or "",
+            "nodepool": NODEPOOL,
+            "storage": storage_request(preset),
+        },
+    )

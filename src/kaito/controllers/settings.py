@@ -1,0 +1,46 @@
+"""Operator-wide settings the workspace controller renders manifests with.
+
+One frozen object, built once from flags and environment (``PRESET_REGISTRY_NAME``
+as upstream), so every manifest is a pure function of (Workspace, settings).
+"""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    preset_registry: str = "mcr.microsoft.com/aks/kaito"
+    """Registry of the preset model images (``<registry>/kaito-<preset>:<tag>``)."""
+    puller_image: str = "mcr.microsoft.com/aks/skopeo:1.14.4-6"
+    """Init-container image that pulls adapter images into ``/mnt/adapter/<name>``."""
+    tuning_image: str = "mcr.microsoft.com/aks/kaito/kaito-tuning:0.1.0"
+    """Image running ``kaito-tune`` for tuning Jobs (the preset's weights are pulled separately)."""
+    pusher_image: str = "ghcr.io/oras-project/oras:v1.2.0"
+    """Sidecar image that pushes tuning results as an OCI image."""
+    data_downloader_image: str = "curlimages/curl:8.11.1"
+    """Init-container image that downloads tuning input URLs."""
+    cloud: str = "azure"
+    """SKU catalog to check instance types against: azure, aws or arc."""
+    node_auto_provisioning: bool = True
+    """Create NodeClaims for missing nodes; False means bring-your-own nodes only."""
+    default_node_image_family: str = "ubuntu"
+    """``kaito.sh/node-image-family`` put on NodeClaims unless the Workspace sets it."""
+    system_namespace: str = "kaito-system"
+    """Where the default tuning/inference ConfigMaps live."""
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from upstream's environment variables, then explicit overrides."""
+        env: dict[str, object] = {}
+        if registry := os.environ.get("PRESET_REGISTRY_NAME"):
+            env["preset_registry"] = registry
+        if cloud := os.environ.get("CLOUD_PROVIDER"):
+            env["cloud"] = cloud
+        if namespace := os.environ.get("SYSTEM_NAMESPACE"):
+            env["system_namespace"] = namespace
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**env)  # type: ignore[arg-type]

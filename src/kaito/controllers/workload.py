@@ -1,0 +1,305 @@
+"""The manifests of an inference Workspace: Services, ConfigMap, Deployment/StatefulSet.
+
+Python decides every value (image, command, GPUs, affinity, adapters) from the
+Workspace, its preset, the instance type and the operator settings; the Jinja
+templates in ``templates/inference/`` lay them out. Everything here is a pure
+function, pinned by the golden files in ``tests/golden/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from typing import Any
+
+from kaito.api import constants as c
+from kaito.api.catalog import GPUConfig, InferencePreset
+from kaito.api.workspace import AdapterSpec, Workspace
+from kaito.controllers.settings import Settings
+from kaito.render import render
+
+Manifest = dict[str, Any]
+
+MODEL_DIR = "/workspace/weights"
+CONFIG_PATH = "/mnt/config/inference_config.yaml"
+ADAPTERS_DIR = "/mnt/adapter"
+
+
+def workspace_labels(ws: Workspace) -> dict[str, str]:
+    """The label every child of a Workspace carries (and Services select on)."""
+    return {c.LABEL_WORKSPACE: ws.name}
+
+
+def owner_reference(ws: Workspace) -> dict[str, Any]:
+    """The controller ownerReference that lets Kubernetes garbage-collect children."""
+    return {
+        "apiVersion": ws.api_version,
+        "kind": ws.kind,
+        "name": ws.name,
+        "uid": ws.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def node_requirements(ws: Workspace) -> list[dict[str, Any]]:
+    """Required node affinity from ``resource.labelSelector`` (reserved keys stripped)."""
+    selector = ws.resource.label_selector
+    out: list[dict[str, Any]] = []
+    if selector is None:
+        return out
+    for key, value in sorted((selector.match_labels or {}).items()):
+        if key not in c.RESERVED_SELECTOR_LABELS:
+            out.append({"key": key, "operator": "In", "values": [value]})
+    for expr in selector.match_expressions or ():
+        if expr.key in c.RESERVED_SELECTOR_LABELS:
+            continue
+        requirement: dict[str, Any] = {"key": expr.key, "operator": expr.operator}
+        if expr.values:
+            requirement["values"] = list(expr.values)
+        out.append(requirement)
+    return out
+
+
+def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
+    """``kaito.sh/runtime`` annotation if set, else the preset's default runtime."""
+    chosen = ws.annotations.get(c.ANNOTATION_RUNTIME, "").strip().lower()
+    return chosen if chosen in c.RUNTIMES else preset.runtime
+
+
+def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
+    """GPUs to request per pod: all the instance type has, else what the preset needs."""
+    if sku is not None and sku.gpu_count > 0:
+        return sku.gpu_count
+    return preset.gpu_count if preset is not None else 1
+
+
+def inference_command(ws: Workspace, preset: InferencePreset, sku: GPUConfig | None) -> list[str]:
+    """The ``kaito-inference`` command line of the model container."""
+    return [
+        "kaito-inference",
+        f"--engine={runtime_of(ws, preset)}",
+        f"--model={MODEL_DIR}",
+        f"--served-model-name={preset.name}",
+        f"--config={CONFIG_PATH}",
+        f"--adapters-dir={ADAPTERS_DIR}",
+        "--host=0.0.0.0",
+        "--port=5000",
+        f"--tensor-parallel-size={gpu_count(preset, sku)}",
+    ]
+
+
+def _adapter_name(adapter: AdapterSpec) -> str:
+    return (adapter.source.name if adapter.source else None) or ""
+
+
+def puller_script(name: str, image: str) -> str:
+    """Shell run by the ``puller-<name>`` init container: copy the image's /data."""
+    auth_dir = shlex.quote(f"/root/.docker/config.d/{name}")
+    target = shlex.quote(f"{ADAPTERS_DIR}/{name}")
+    src = shlex.quote(f"docker://{image}")
+    return (
+        "set -eu; rm -rf /tmp/image /tmp/rootfs; mkdir -p /tmp/rootfs "
+        f"{target}; pulled=false; "
+        f"for auth in {auth_dir}/*.json ''; do "
+        'if [ -n "$auth" ] && [ -f "$auth" ]; then opt="--authfile=$auth"; else opt=""; fi; '
+        f"if skopeo copy $opt {src} dir:/tmp/image; then pulled=true; break; fi; done; "
+        '[ "$pulled" = true ] || { echo "failed to pull adapter image" >&2; exit 1; }; '
+        "for layer in /tmp/image/*; do case $(basename $layer) in "
+        "manifest.json|version) ;; *) tar -xf $layer -C /tmp/rootfs 2>/dev/null || true;; esac; done; "
+        f"cp -a /tmp/rootfs/data/. {target}/"
+    )
+
+
+def default_inference_config(preset: InferencePreset | None) -> str:
+    """Contents of ``inference_config.yaml`` when the Workspace names no ConfigMap."""
+    lines = [
+        "# kaito-inference settings; see `kaito-inference --help`.",
+        "max_concurrent_requests: 8",
+        "max_queue_size: 64",
+    ]
+    if preset is not None and preset.context_length:
+        lines.append(f"max_input_tokens: {preset.context_length}")
+    lines.append("max_output_tokens: 2048")
+    return "\n".join(lines) + "\n"
+
+
+def config_map_name(ws: Workspace) -> str:
+    """The ConfigMap mounted at /mnt/config: the user's ``inference.config`` or ours."""
+    if ws.inference is not None and ws.inference.config:
+        return ws.inference.config
+    return f"{ws.name}-inference-params"
+
+
+def inference_config_map(ws: Workspace, preset: InferencePreset | None) -> Manifest:
+    return render(
+        "inference/configmap.yaml.j2",
+        c={
+            "name": f"{ws.name}-inference-params",
+            "namespace": ws.namespace,
+            "labels": workspace_labels(ws),
+            "owners": [owner_reference(ws)],
+            "inference_config": default_inference_config(preset),
+        },
+    )
+
+
+def _service_values(ws: Workspace, *, statefulset: bool) -> dict[str, Any]:
+    lb = ws.annotations.get(c.ANNOTATION_ENABLE_LB, "").lower() == "true"
+    selector = workspace_labels(ws)
+    if statefulset:
+        selector["statefulset.kubernetes.io/pod-name"] = f"{ws.name}-0"
+    return {
+        "name": ws.name,
+        "namespace": ws.namespace,
+        "labels": workspace_labels(ws),
+        "owners": [owner_reference(ws)],
+        "type": "LoadBalancer" if lb else "ClusterIP",
+        "selector": selector,
+    }
+
+
+def services(ws: Workspace, *, statefulset: bool) -> list[Manifest]:
+    """``<ws>`` (http 80 -> 5000, torch 29500) and ``<ws>-headless``."""
+    values = _service_values(ws, statefulset=statefulset)
+    return [
+        render("inference/service.yaml.j2", s=values),
+        render("inference/headless-service.yaml.j2", s=values),
+    ]
+
+
+def _adapter_values(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    from_images: list[dict[str, Any]] = []
+    from_volumes: list[dict[str, Any]] = []
+    pull_secrets: list[str] = []
+    for adapter in (ws.inference.adapters if ws.inference else None) or ():
+        source = adapter.source
+        if source is None:
+            continue
+        name = _adapter_name(adapter)
+        if source.image:
+            secrets = list(source.image_pull_secrets or ())
+            from_images.append(
+                {
+                    "name": name,
+                    "script": puller_script(name, source.image),
+                    "pull_secrets": secrets,
+                }
+            )
+            pull_secrets.extend(s for s in secrets if s not in pull_secrets)
+        elif source.volume_source is not None:
+            from_volumes.append({"name": name, "volume_source": dict(source.volume_source)})
+    return from_images, from_volumes, pull_secrets
+
+
+def _env(ws: Workspace) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    for adapter in (ws.inference.adapters if ws.inference else None) or ():
+        if adapter.strength is not None and _adapter_name(adapter):
+            env.append({"name": _adapter_name(adapter), "value": adapter.strength})
+    preset = ws.inference.preset if ws.inference else None
+    options = preset.preset_options if preset else None
+    if options is not None and options.model_access_secret:
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {
+                        "name": options.model_access_secret,
+                        "key": "HF_TOKEN",
+                        "optional": True,
+                    }
+                },
+            }
+        )
+    return env
+
+
+def uses_statefulset(preset: InferencePreset | None) -> bool:
+    """Distributed presets run as a StatefulSet (stable pod names for the torch leader)."""
+    return preset is not None and preset.supports_distributed
+
+
+def inference_workload(
+    ws: Workspace,
+    preset: InferencePreset,
+    sku: GPUConfig | None,
+    settings: Settings,
+    revision: str,
+) -> Manifest:
+    """The Deployment (one node per replica) or StatefulSet (distributed) serving the preset."""
+    from_images, from_volumes, pull_secrets = _adapter_values(ws)
+    options = ws.inference.preset.preset_options if ws.inference and ws.inference.preset else None
+    for secret in (options.image_pull_secrets if options else None) or ():
+        if secret not in pull_secrets:
+            pull_secrets.append(secret)
+    image = (options.image if options and options.image else None) or preset.image(
+        settings.preset_registry
+    )
+    statefulset = uses_statefulset(preset)
+    values = {
+        "name": ws.name,
+        "namespace": ws.namespace,
+        "labels": workspace_labels(ws),
+        "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
+        "owners": [owner_reference(ws)],
+        "replicas": ws.resource.node_count,
+        "selector": workspace_labels(ws),
+        "pod_labels": workspace_labels(ws),
+        "pod_annotations": {},
+        "node_requirements": node_requirements(ws),
+        "image_pull_secrets": pull_secrets,
+        "adapters_from_images": from_images,
+        "adapters_from_volumes": from_volumes,
+        "puller_image": settings.puller_image,
+        "container_name": ws.name,
+        "image": image,
+        "command": inference_command(ws, preset, sku),
+        "distributed": statefulset,
+        "gpu_count": gpu_count(preset, sku),
+        "env": _env(ws),
+        "config_map": config_map_name(ws),
+    }
+    template = "inference/statefulset.yaml.j2" if statefulset else "inference/deployment.yaml.j2"
+    return render(template, w=values)
+
+
+def template_workload(ws: Workspace, revision: str) -> Manifest:
+    """A Deployment from the user's ``inference.template``, pinned to the selected nodes.
+
+    The user's pod template is kept as written; kaito adds its label, overwrites the
+    node affinity with ``labelSelector``'s requirements and appends the GPU tolerations.
+    """
+    pod = copy.deepcopy((ws.inference.template if ws.inference else None) or {})
+    metadata = pod.setdefault("metadata", {})
+    metadata["labels"] = {**(metadata.get("labels") or {}), **workspace_labels(ws)}
+    spec = pod.setdefault("spec", {})
+    requirements = node_requirements(ws)
+    if requirements:
+        affinity = spec.setdefault("affinity", {})
+        affinity["nodeAffinity"] = {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": requirements}]
+            }
+        }
+    tolerations = list(spec.get("tolerations") or [])
+    for toleration in (
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
+    ):
+        if toleration not in tolerations:
+            tolerations.append(toleration)
+    spec["tolerations"] = tolerations
+    return render(
+        "inference/template-deployment.yaml.j2",
+        w={
+            "name": ws.name,
+            "namespace": ws.namespace,
+            "labels": workspace_labels(ws),
+            "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
+            "owners": [owner_reference(ws)],
+            "replicas": ws.resource.node_count,
+            "selector": workspace_labels(ws),
+            "pod_template": pod,
+        },
+    )
