@@ -106,7 +106,8 @@ def puller_script(name: str, image: str) -> str:
         f"if skopeo copy $opt {src} dir:/tmp/image; then pulled=true; break; fi; done; "
         '[ "$pulled" = true ] || { echo "failed to pull adapter image" >&2; exit 1; }; '
         "for layer in /tmp/image/*; do case $(basename $layer) in "
-        "manifest.json|version) ;; *) tar -xf $layer -C /tmp/rootfs 2>/dev/null || true;; esac; done; "
+        "manifest.json|version) ;; "
+        "*) tar -xf $layer -C /tmp/rootfs 2>/dev/null || true;; esac; done; "
         f"cp -a /tmp/rootfs/data/. {target}/"
     )
 
