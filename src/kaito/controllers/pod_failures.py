@@ -1,0 +1,100 @@
+"""Why a model pod is not running, in one reason a person can act on.
+
+Upstream Kaito HEAD classifies pod failures into condition reasons
+(``ImagePullError``, ``ContainerCrashLoopBackOff``, ``ContainerOOMKilled`` ...)
+instead of a bare ``InferenceReady=False``; this is that classification, as a
+pure function over pod dicts so it is unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from kaito.api import constants as c
+
+MAX_MESSAGE = 256
+
+_IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+_START = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+
+@attrs.frozen
+class PodFailure:
+    reason: str
+    message: str
+
+
+def _truncate(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
+    name = status.get("name", "?")
+    state = status.get("state") or {}
+    waiting = state.get("waiting") or {}
+    terminated = state.get("terminated") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    why = waiting.get("reason", "")
+    detail = waiting.get("message") or terminated.get("message") or ""
+    prefix = f"pod {pod} container {name}"
+    if why in _IMAGE_PULL:
+        image = status.get("image", "")
+        text = f"{prefix}: {why}: cannot pull image {image}" + (f": {detail}" if detail else "")
+        return PodFailure(c.REASON_IMAGE_PULL_ERROR, text)
+    if terminated.get("reason") == "OOMKilled" or (
+        why == "CrashLoopBackOff" and last.get("reason") == "OOMKilled"
+    ):
+        return PodFailure(
+            c.REASON_CONTAINER_OOM_KILLED,
+            f"{prefix} was OOMKilled: the model needs more memory than the pod has",
+        )
+    if why == "CrashLoopBackOff":
+        code = last.get("exitCode")
+        text = f"{prefix}: CrashLoopBackOff" + (f" (last exit code {code})" if code else "")
+        return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, text)
+    if why in _START:
+        return PodFailure(c.REASON_CONTAINER_START_ERROR, f"{prefix}: {why}: {detail}".rstrip(": "))
+    return None
+
+
+def classify_pod(pod: dict[str, Any]) -> PodFailure | None:
+    """The first failure of ``pod`` worth reporting, or None when it is fine or just starting."""
+    name = (pod.get("metadata") or {}).get("name", "?")
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return PodFailure(
+            c.REASON_POD_EVICTED,
+            _truncate(f"pod {name} was evicted: {status.get('message', '')}".rstrip(": ")),
+        )
+    for container in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        failure = _container_failure(name, container)
+        if failure is not None:
+            return PodFailure(failure.reason, _truncate(failure.message))
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            message = condition.get("message", "")
+            return PodFailure(
+                c.REASON_UNSCHEDULABLE, _truncate(f"pod {name} cannot be scheduled: {message}")
+            )
+    return None
+
+
+def first_failure(pods: Iterable[dict[str, Any]]) -> PodFailure | None:
+    """The failure of the first failing pod, pods taken in name order."""
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        failure = classify_pod(pod)
+        if failure is not None:
+            return failure
+    return None

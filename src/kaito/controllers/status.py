@@ -1,0 +1,231 @@
+"""Workspace status computed from the observed world, never remembered.
+
+Every reconcile rebuilds the conditions from what exists now (nodes, NodeClaims,
+the workload and its pods, the tuning Job): a status that once said ready and
+now has a crashing pod says so. Reasons and messages are upstream Kaito's words,
+with the specific cause (a cloud quota error, an image that cannot be pulled) in
+the message so ``kubectl describe workspace`` tells a person what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from kaito.api import constants as c
+from kaito.controllers.pod_failures import PodFailure, first_failure
+
+POD_FAILURE_REASONS = frozenset(
+    {
+        c.REASON_CONTAINER_OOM_KILLED,
+        c.REASON_IMAGE_PULL_ERROR,
+        c.REASON_CONTAINER_START_ERROR,
+        c.REASON_CONTAINER_CRASH_LOOP_BACKOFF,
+        c.REASON_POD_EVICTED,
+        c.REASON_UNSCHEDULABLE,
+    }
+)
+
+
+@attrs.frozen
+class Cond:
+    """A condition to set: type, status ("True"/"False"/"Unknown"), reason, message."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+    @property
+    def is_true(self) -> bool:
+        return self.status == "True"
+
+
+@attrs.frozen(kw_only=True)
+class NodeObservation:
+    """What the controller saw of the Workspace's GPU nodes."""
+
+    required: int
+    ready_nodes: Sequence[str]
+    nodeclaims: Sequence[dict[str, Any]] = ()
+    auto_provisioning: bool = True
+    selector: str = ""
+
+
+def _claim_condition(claim: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in (claim.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            result: dict[str, Any] = cond
+            return result
+    return None
+
+
+def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
+    """The first NodeClaim that failed to launch, with the cloud's reason and message."""
+    for claim in sorted(claims, key=lambda x: x["metadata"]["name"]):
+        for kind in ("Launched", "Registered", "Initialized"):
+            cond = _claim_condition(claim, kind)
+            if cond is not None and cond.get("status") == "False" and cond.get("message"):
+                name = claim["metadata"]["name"]
+                return Cond(
+                    c.CONDITION_RESOURCE_READY,
+                    "False",
+                    cond.get("reason") or c.REASON_NODECLAIM_NOT_READY,
+                    f"NodeClaim {name} {kind}=False: {cond['message']}"[:256],
+                )
+    return None
+
+
+def resource_condition(obs: NodeObservation) -> Cond:
+    ready = len(obs.ready_nodes)
+    if ready >= obs.required:
+        return Cond(
+            c.CONDITION_RESOURCE_READY,
+            "True",
+            c.REASON_RESOURCE_SUCCESS,
+            "workspace resource is ready",
+        )
+    if not obs.auto_provisioning:
+        return Cond(
+            c.CONDITION_RESOURCE_READY,
+            "False",
+            c.REASON_NODE_NOT_READY,
+            f"{ready}/{obs.required} ready GPU nodes match labelSelector {obs.selector} and node "
+            "auto-provisioning is disabled: label existing GPU nodes with these labels",
+        )
+    problem = nodeclaim_problem(obs.nodeclaims)
+    if problem is not None:
+        return problem
+    return Cond(
+        c.CONDITION_RESOURCE_READY,
+        "False",
+        c.REASON_NODECLAIM_NOT_READY,
+        f"waiting for GPU nodes: {ready}/{obs.required} ready, "
+        f"{len(obs.nodeclaims)} NodeClaim(s) provisioning",
+    )
+
+
+def workload_ready(workload: dict[str, Any]) -> bool:
+    """Deployment/StatefulSet rolled out: every replica updated and ready."""
+    spec = workload.get("spec") or {}
+    status = workload.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    generation = int((workload.get("metadata") or {}).get("generation", 0))
+    return (
+        int(status.get("observedGeneration", 0)) >= generation
+        and int(status.get("updatedReplicas", 0)) >= desired
+        and int(status.get("readyReplicas", 0)) >= desired
+        and int(status.get("replicas", 0)) <= desired
+    )
+
+
+def inference_condition(
+    workload: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Cond
+) -> Cond:
+    kind = c.CONDITION_INFERENCE_READY
+    if workload is None:
+        waiting = "waiting for GPU nodes" if not resource.is_true else "creating the workload"
+        return Cond(
+            kind, "False", c.REASON_INFERENCE_PENDING, f"Inference workload is not ready: {waiting}"
+        )
+    if workload_ready(workload):
+        return Cond(
+            kind, "True", c.REASON_INFERENCE_SUCCESS, "Inference has been deployed successfully"
+        )
+    failure: PodFailure | None = first_failure(pods)
+    if failure is not None:
+        return Cond(kind, "False", failure.reason, failure.message)
+    status = workload.get("status") or {}
+    desired = int((workload.get("spec") or {}).get("replicas", 1))
+    ready = int(status.get("readyReplicas", 0))
+    return Cond(
+        kind,
+        "False",
+        c.REASON_INFERENCE_PENDING,
+        f"Inference workload is not ready: {ready}/{desired} replicas ready",
+    )
+
+
+def summary_conditions(resource: Cond, inference: Cond) -> list[Cond]:
+    """WorkspaceSucceeded and its v1alpha1 twin WorkspaceReady (same status/reason/message)."""
+    if resource.is_true and inference.is_true:
+        status, reason, message = "True", c.REASON_WORKSPACE_SUCCEEDED, "workspace succeeds"
+    elif inference.reason in POD_FAILURE_REASONS:
+        status, reason, message = "False", c.REASON_WORKSPACE_FAILED, inference.message
+    elif not resource.is_true:
+        status, reason = "False", c.REASON_WORKSPACE_PENDING
+        message = "workspace is waiting for GPU nodes"
+    else:
+        status, reason = "False", c.REASON_WORKSPACE_PENDING
+        message = "workspace is waiting for inference workload readiness"
+    return [
+        Cond(c.CONDITION_WORKSPACE_SUCCEEDED, status, reason, message),
+        Cond(c.CONDITION_WORKSPACE_READY, status, reason, message),
+    ]
+
+
+def inference_state(summary: Cond, inference: Cond) -> str:
+    if summary.is_true:
+        return c.STATE_READY
+    if inference.reason in POD_FAILURE_REASONS:
+        return c.STATE_NOT_READY
+    return c.STATE_PENDING
+
+
+def _job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            result: dict[str, Any] = cond
+            return result
+    return None
+
+
+def tuning_conditions(
+    job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Cond
+) -> tuple[list[Cond], str]:
+    """JobStarted, WorkspaceSucceeded, WorkspaceReady and the state of a tuning Workspace."""
+    started_kind = c.CONDITION_JOB_STARTED
+    status = (job or {}).get("status") or {}
+    failed = _job_condition(job, "Failed") if job else None
+    complete = _job_condition(job, "Complete") if job else None
+    active = sum(int(status.get(k, 0) or 0) for k in ("active", "ready", "succeeded", "failed"))
+    if failed is not None:
+        detail = failed.get("message") or failed.get("reason") or ""
+        message = f"tuning job failed: {detail}".rstrip(": ")[:256]
+        started = Cond(started_kind, "False", c.REASON_TUNING_FAILED, message)
+        summary = ("False", c.REASON_WORKSPACE_FAILED, message)
+        state = c.STATE_FAILED
+    elif complete is not None:
+        started = Cond(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
+        summary = ("True", c.REASON_WORKSPACE_SUCCEEDED, "workspace succeeds")
+        state = c.STATE_SUCCEEDED
+    elif job is not None and active > 0:
+        started = Cond(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
+        failure = first_failure(pods)
+        message = "workspace has not completed yet, tuning job is running"
+        if failure is not None:
+            message = f"{message}: {failure.reason}: {failure.message}"[:256]
+        summary = ("False", c.REASON_WORKSPACE_PENDING, message)
+        state = c.STATE_RUNNING
+    else:
+        failure = first_failure(pods)
+        message = "Tuning job has not started"
+        if job is None and not resource.is_true:
+            message += ": waiting for GPU nodes"
+        elif failure is not None:
+            message = f"{message}: {failure.reason}: {failure.message}"[:256]
+        started = Cond(started_kind, "False", c.REASON_TUNING_PENDING, message)
+        summary = (
+            "False",
+            c.REASON_WORKSPACE_PENDING,
+            "workspace is initializing, tuning job has not started",
+        )
+        state = c.STATE_PENDING
+    conds = [
+        started,
+        Cond(c.CONDITION_WORKSPACE_SUCCEEDED, *summary),
+        Cond(c.CONDITION_WORKSPACE_READY, *summary),
+    ]
+    return conds, state

@@ -1,0 +1,184 @@
+"""Status is recomputed from observed objects; reasons name the real cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kaito.controllers import status as s
+from kaito.controllers.pod_failures import classify_pod
+
+
+def pod(name: str, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "status": status}
+
+
+def waiting(reason: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "model", "image": "img:1", "state": {"waiting": {"reason": reason}}, **extra}
+
+
+@pytest.mark.parametrize(
+    ("pod_status", "reason"),
+    [
+        ({"containerStatuses": [waiting("ImagePullBackOff")]}, "ImagePullError"),
+        ({"containerStatuses": [waiting("ErrImagePull")]}, "ImagePullError"),
+        ({"initContainerStatuses": [waiting("ErrImagePull")]}, "ImagePullError"),
+        ({"containerStatuses": [waiting("CrashLoopBackOff")]}, "ContainerCrashLoopBackOff"),
+        (
+            {
+                "containerStatuses": [
+                    waiting("CrashLoopBackOff", lastState={"terminated": {"reason": "OOMKilled"}})
+                ]
+            },
+            "ContainerOOMKilled",
+        ),
+        ({"containerStatuses": [waiting("CreateContainerConfigError")]}, "ContainerStartError"),
+        ({"reason": "Evicted", "message": "low memory"}, "PodEvicted"),
+        (
+            {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                    }
+                ]
+            },
+            "Unschedulable",
+        ),
+    ],
+)
+def test_pod_failures_are_classified(pod_status: dict[str, Any], reason: str) -> None:
+    failure = classify_pod(pod("p-0", **pod_status))
+    assert failure is not None
+    assert failure.reason == reason
+    assert "p-0" in failure.message
+    assert len(failure.message) <= 256
+
+
+def test_running_pod_is_not_a_failure() -> None:
+    running = {"name": "model", "state": {"running": {}}, "ready": True}
+    assert classify_pod(pod("p", phase="Running", containerStatuses=[running])) is None
+    assert classify_pod(pod("p", containerStatuses=[waiting("ContainerCreating")])) is None
+
+
+def test_resource_ready_when_enough_nodes() -> None:
+    cond = s.resource_condition(s.NodeObservation(required=1, ready_nodes=["n1"]))
+    assert (cond.status, cond.reason) == ("True", "workspaceResourceStatusSuccess")
+
+
+def test_resource_shows_the_cloud_error_of_a_nodeclaim() -> None:
+    claim = {
+        "metadata": {"name": "ws123"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Launched",
+                    "status": "False",
+                    "reason": "QuotaExceeded",
+                    "message": "Operation could not be completed as it results in exceeding quota",
+                }
+            ]
+        },
+    }
+    cond = s.resource_condition(s.NodeObservation(required=1, ready_nodes=[], nodeclaims=[claim]))
+    assert cond.status == "False"
+    assert cond.reason == "QuotaExceeded"
+    assert "ws123" in cond.message
+    assert "exceeding quota" in cond.message
+
+
+def test_byo_without_nodes_says_what_to_do() -> None:
+    obs = s.NodeObservation(
+        required=1, ready_nodes=[], auto_provisioning=False, selector="apps=phi-3"
+    )
+    cond = s.resource_condition(obs)
+    assert cond.status == "False"
+    assert "apps=phi-3" in cond.message
+    assert "auto-provisioning is disabled" in cond.message
+
+
+def deployment(ready: int, replicas: int = 1, generation: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": generation,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+        },
+    }
+
+
+RESOURCE_OK = s.Cond("ResourceReady", "True", "workspaceResourceStatusSuccess", "")
+
+
+def test_inference_ready_and_summary_true() -> None:
+    inference = s.inference_condition(deployment(ready=1), [], RESOURCE_OK)
+    assert inference.is_true
+    summary = s.summary_conditions(RESOURCE_OK, inference)
+    assert [(x.type, x.status) for x in summary] == [
+        ("WorkspaceSucceeded", "True"),
+        ("WorkspaceReady", "True"),
+    ]
+    assert s.inference_state(summary[0], inference) == "Ready"
+
+
+def test_inference_pod_failure_surfaces_in_reason_and_summary() -> None:
+    pods = [pod("ws-abc", containerStatuses=[waiting("ImagePullBackOff")])]
+    inference = s.inference_condition(deployment(ready=0), pods, RESOURCE_OK)
+    assert (inference.status, inference.reason) == ("False", "ImagePullError")
+    summary = s.summary_conditions(RESOURCE_OK, inference)
+    assert summary[0].reason == "workspaceFailed"
+    assert s.inference_state(summary[0], inference) == "NotReady"
+
+
+def test_unobserved_generation_is_not_ready() -> None:
+    dep = deployment(ready=1)
+    dep["metadata"]["generation"] = 2
+    assert not s.workload_ready(dep)
+
+
+def job(**status: Any) -> dict[str, Any]:
+    return {"status": status}
+
+
+@pytest.mark.parametrize(
+    ("the_job", "started", "summary", "state"),
+    [
+        (None, "False", "False", "Pending"),
+        (job(active=1), "True", "False", "Running"),
+        (
+            job(succeeded=1, conditions=[{"type": "Complete", "status": "True"}]),
+            "True",
+            "True",
+            "Succeeded",
+        ),
+        (
+            job(
+                failed=1,
+                conditions=[
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "message": "Job has reached the specified backoff limit",
+                    }
+                ],
+            ),
+            "False",
+            "False",
+            "Failed",
+        ),
+    ],
+)
+def test_tuning_conditions(
+    the_job: dict[str, Any] | None, started: str, summary: str, state: str
+) -> None:
+    conds, got_state = s.tuning_conditions(the_job, [], RESOURCE_OK)
+    assert [x.status for x in conds] == [started, summary, summary]
+    assert got_state == state
+    if state == "Failed":
+        assert "backoff limit" in conds[1].message
