@@ -1,0 +1,264 @@
+"""Rules for a new Workspace (upstream ``Workspace.ValidateCreate``).
+
+The controller runs the same function on every object it reconciles, so a
+cluster without the webhook still refuses to act on an invalid Workspace.
+"""
+
+from __future__ import annotations
+
+from kaito.api import constants as c
+from kaito.api.catalog import Catalog, GPUConfig
+from kaito.api.validation.errors import (
+    Collector,
+    ValidationResult,
+    generic,
+    invalid_value,
+    missing_field,
+)
+from kaito.api.validation.gpu import check_inference_fit, lookup_sku, runtime_of, warn_tuning_fit
+from kaito.api.validation.names import dns1123_label_errors
+from kaito.api.validation.sources import (
+    check_adapters,
+    check_label_selector,
+    check_tuning_input,
+    check_tuning_output,
+)
+from kaito.api.workspace import InferenceSpec, TuningSpec, Workspace
+
+
+def default_catalog() -> Catalog:
+    """The shipped catalog. Imported lazily: ``kaito.presets`` depends on ``kaito.api``."""
+    from kaito.presets import default_catalog as load
+
+    return load()
+
+
+def validate_create(
+    ws: Workspace,
+    *,
+    node_auto_provisioning: bool = True,
+    cloud: str = "azure",
+    catalog: Catalog | None = None,
+) -> ValidationResult:
+    """Every create-time rule; errors in upstream's words, warnings for kubectl.
+
+    ``node_auto_provisioning=False`` is the BYO-nodes mode (``instanceType`` must be
+    empty and no SKU checks apply). ``cloud`` picks the SKU table (azure, aws, arc).
+    """
+    cat = catalog if catalog is not None else default_catalog()
+    out = Collector()
+    if ws.name:
+        for msg in dns1123_label_errors(ws.name):
+            out.add(invalid_value(msg, "metadata.name"))
+    if ws.inference is None and ws.tuning is None:
+        out.add(generic("Either Inference or Tuning must be specified, not neither", "spec"))
+    if ws.inference is not None and ws.tuning is not None:
+        out.add(generic("Either Inference or Tuning must be specified, but not both", "spec"))
+    _check_provisioning(out, ws, node_auto_provisioning)
+    _check_annotations(out, ws)
+    check_label_selector(out, ws.resource.label_selector, "resource.labelSelector")
+    sku = lookup_sku(out, ws, cloud, cat) if node_auto_provisioning else None
+    if ws.inference is not None:
+        _check_partition(out, ws, node_auto_provisioning)
+        _check_inference(out, ws, ws.inference, sku, cat)
+    if ws.tuning is not None:
+        _check_tuning(out, ws, ws.tuning, sku, cat)
+    return out.result()
+
+
+def _check_provisioning(out: Collector, ws: Workspace, nap: bool) -> None:
+    if nap and not ws.resource.instance_type:
+        out.add(
+            generic(
+                "instanceType is required when node auto-provisioning is enabled",
+                "resource.instanceType",
+            )
+        )
+    if not nap and ws.resource.instance_type:
+        out.add(
+            invalid_value(
+                "instanceType must be empty when node auto-provisioning is disabled (BYO scenario)",
+                "resource.instanceType",
+            )
+        )
+    if ws.resource.count is not None and ws.resource.count < 1:
+        out.add(
+            invalid_value(f"count must be at least 1, got {ws.resource.count}", "resource.count")
+        )
+
+
+def _check_annotations(out: Collector, ws: Workspace) -> None:
+    notes = ws.annotations
+    family = notes.get(c.ANNOTATION_NODE_IMAGE_FAMILY)
+    if family is not None and family.lower() not in c.NODE_IMAGE_FAMILIES:
+        out.add(
+            invalid_value(
+                f'unsupported node image family "{family}", '
+                "supported values are azurelinux, ubuntu",
+                f'metadata.annotations["{c.ANNOTATION_NODE_IMAGE_FAMILY}"]',
+            )
+        )
+    mode = notes.get(c.ANNOTATION_PERFORMANCE_MODE)
+    if mode is not None and mode not in c.PERFORMANCE_MODES:
+        out.add(
+            invalid_value(
+                f'"{mode}" is not a valid performance mode; '
+                "choose one of: balanced, interactivity, throughput",
+                f"metadata.annotations[{c.ANNOTATION_PERFORMANCE_MODE}]",
+            )
+        )
+    local = notes.get(c.ANNOTATION_USE_LOCAL_WEIGHTS)
+    if local is not None and local not in ("true", "false"):
+        out.add(
+            invalid_value(
+                f'"{local}" must be "true" or "false"',
+                f"metadata.annotations[{c.ANNOTATION_USE_LOCAL_WEIGHTS}]",
+            )
+        )
+
+
+def _check_partition(out: Collector, ws: Workspace, nap: bool) -> None:
+    if ws.resource.partition is None:
+        return
+    if nap:
+        out.add(
+            generic(
+                "GPU partitioning is only supported with BYO nodes "
+                "(disableNodeAutoProvisioning=true)",
+                "resource.partition",
+            )
+        )
+    elif ws.resource.partition.mode == "accelerator":
+        out.add(
+            generic(
+                "accelerator partition support is not enabled, "
+                "set feature gate enableAccelerator=true",
+                "resource.partition",
+            )
+        )
+    else:
+        out.add(
+            generic(
+                "MIG support is not enabled, set feature gate enableMIG=true", "resource.partition"
+            )
+        )
+
+
+def _check_inference(
+    out: Collector, ws: Workspace, spec: InferenceSpec, sku: GPUConfig | None, cat: Catalog
+) -> None:
+    if spec.preset is None and spec.template is None:
+        out.add(generic("Preset or Template must be specified", "inference"))
+    if spec.preset is not None and spec.template is not None:
+        out.add(generic("Preset and Template cannot be set at the same time", "inference"))
+    check_adapters(out, spec.adapters, "inference.adapters")
+    if spec.preset is None:
+        return
+    name = spec.preset.name
+    preset = cat.inference_preset(name)
+    if preset is None:
+        out.add(invalid_value(f"Unsupported inference preset name {name}", "inference.preset.name"))
+        return
+    if preset.deprecated:
+        out.add(
+            generic(
+                f"Model {name.lower()} is deprecated and no longer supported",
+                "inference.preset.name",
+            )
+        )
+        return
+    options = spec.preset.preset_options
+    secret = options.model_access_secret if options else None
+    if preset.download_at_runtime:
+        if preset.download_auth_required and not secret:
+            out.add(
+                generic(
+                    "This preset requires authentication and needs a modelAccessSecret with "
+                    "HF_TOKEN key under presetOptions to download the model",
+                    "inference.preset.presetOptions.modelAccessSecret",
+                )
+            )
+    elif secret:
+        out.add(
+            generic(
+                "This preset does not require a modelAccessSecret with HF_TOKEN key "
+                "under presetOptions",
+                "inference.preset.presetOptions.modelAccessSecret",
+            )
+        )
+    if spec.preset.access_mode == "private" and not (options and options.image):
+        out.add(
+            generic(
+                "When AccessMode is private, an image must be provided in PresetOptions",
+                "inference.preset.presetOptions.image",
+            )
+        )
+    runtime = runtime_of(ws, preset)
+    if runtime == c.RUNTIME_VLLM and spec.adapters:
+        if preset.family == "falcon":
+            out.add(
+                generic(
+                    "Runtime validation: vLLM does not support LoRA adapters for this model: "
+                    f"{preset.name}",
+                    "inference.adapters",
+                )
+            )
+        if any(a.strength is not None for a in spec.adapters):
+            out.add(
+                generic(
+                    "Runtime validation: vLLM does not support adapter strength",
+                    "inference.adapters",
+                )
+            )
+    if sku is not None:
+        check_inference_fit(out, ws, sku, preset)
+
+
+def _check_tuning(
+    out: Collector, ws: Workspace, spec: TuningSpec, sku: GPUConfig | None, cat: Catalog
+) -> None:
+    method = (spec.method or "").lower()
+    if spec.method is None:
+        out.add(missing_field("tuning.method"))
+    elif method not in c.TUNING_METHODS:
+        out.add(invalid_value(spec.method, "tuning.method"))
+    if spec.input is None:
+        out.add(missing_field("tuning.input"))
+    else:
+        check_tuning_input(out, spec.input, "tuning.input")
+    if spec.output is None:
+        out.add(missing_field("tuning.output"))
+    else:
+        check_tuning_output(out, spec.output, "tuning.output")
+    if ws.resource.node_count > 1:
+        out.add(
+            invalid_value(
+                "Tuning does not currently support multinode configurations. Please set the "
+                "node count to 1. Future support with DeepSpeed will allow this.",
+                "resource.count",
+            )
+        )
+    if ws.resource.partition is not None:
+        out.add(
+            invalid_value(
+                "GPU partitioning is not supported for tuning workloads", "resource.partition"
+            )
+        )
+    if spec.preset is None:
+        out.add(missing_field("tuning.preset"))
+        return
+    name = spec.preset.name
+    model = cat.inference_preset(name)
+    if model is not None and model.deprecated:
+        out.add(
+            generic(
+                f"Model {name.lower()} is deprecated and no longer supported", "tuning.preset.name"
+            )
+        )
+        return
+    tuning = cat.tuning_preset(name)
+    if tuning is None:
+        out.add(invalid_value(f"Unsupported tuning preset name {name}", "tuning.preset.name"))
+        return
+    if sku is not None and method in c.TUNING_METHODS:
+        warn_tuning_fit(out, ws, sku, tuning, method)

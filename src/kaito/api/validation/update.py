@@ -1,0 +1,117 @@
+"""Rules for a change to an existing Workspace (upstream ``Workspace.validateUpdate``).
+
+What a Workspace runs on and which model it runs are fixed at creation: ``count``,
+``instanceType``, ``labelSelector``, ``partition``, the presets and the tuning
+method cannot change, and inference cannot become tuning. Adapters, inference
+config and tuning input/output may change; the parts that may change are checked
+like on create (adapter rules, the URL guard -- a URL changed after admission
+must not bypass it). An object being deleted is never blocked, so that removing
+its finalizer always succeeds.
+"""
+
+from __future__ import annotations
+
+from kaito.api.meta import LabelSelectorError, label_selector_as_map
+from kaito.api.validation.errors import (
+    Collector,
+    ValidationResult,
+    generic,
+    invalid_value,
+    missing_field,
+)
+from kaito.api.validation.sources import check_adapters, check_image, check_urls
+from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspace
+
+
+def validate_update(
+    old: Workspace, new: Workspace, *, node_auto_provisioning: bool = True
+) -> ValidationResult:
+    """Immutability and the mutable parts' rules, in upstream's words."""
+    out = Collector()
+    if new.deleting:
+        return out.result()
+    if (old.inference is None) != (new.inference is None):
+        out.add(generic("Inference field cannot be toggled once set", "inference"))
+    if (old.tuning is None) != (new.tuning is None):
+        out.add(generic("Tuning field cannot be toggled once set", "tuning"))
+    _check_resource(out, old.resource, new.resource, node_auto_provisioning)
+    if new.inference is not None and old.inference is not None:
+        _check_inference(out, old.inference, new.inference)
+    if new.tuning is not None and old.tuning is not None:
+        _check_tuning(out, old.tuning, new.tuning)
+    return out.result()
+
+
+def _check_resource(out: Collector, old: ResourceSpec, new: ResourceSpec, nap: bool) -> None:
+    if old.count is not None and new.count is not None and old.count != new.count:
+        out.add(generic("field is immutable", "resource.count"))
+    if old.partition != new.partition:
+        out.add(generic("field is immutable", "resource.partition"))
+    if nap:
+        if not new.instance_type:
+            out.add(
+                generic(
+                    "instanceType is required when node auto-provisioning is enabled",
+                    "resource.instanceType",
+                )
+            )
+        elif old.instance_type and old.instance_type != new.instance_type:
+            out.add(
+                generic(
+                    "instanceType cannot be changed once set when node auto-provisioning "
+                    "is enabled",
+                    "resource.instanceType",
+                )
+            )
+    elif not old.instance_type:
+        if new.instance_type:
+            out.add(
+                invalid_value(
+                    "instanceType must be empty when node auto-provisioning is disabled "
+                    "(BYO scenario)",
+                    "resource.instanceType",
+                )
+            )
+    elif new.instance_type and old.instance_type != new.instance_type:
+        out.add(invalid_value("instanceType cannot be changed once set", "resource.instanceType"))
+    try:
+        old_labels = label_selector_as_map(old.label_selector)
+        new_labels = label_selector_as_map(new.label_selector)
+    except LabelSelectorError:
+        out.add(generic("Only allow matchLabels or 'IN' matchExpression", "resource.labelSelector"))
+    else:
+        if old_labels != new_labels:
+            out.add(generic("field is immutable", "resource.labelSelector"))
+
+
+def _check_inference(out: Collector, old: InferenceSpec, new: InferenceSpec) -> None:
+    if old.preset != new.preset:
+        out.add(generic("field is immutable", "inference.preset"))
+    if (old.template is None) != (new.template is None):
+        out.add(generic("field cannot be unset/set if it was set/unset", "inference.template"))
+    check_adapters(out, new.adapters, "inference.adapters")
+
+
+def _check_tuning(out: Collector, old: TuningSpec, new: TuningSpec) -> None:
+    if new.input is None:
+        out.add(missing_field("tuning.input"))
+    else:
+        old_name = old.input.name if old.input else None
+        if old_name != new.input.name:
+            out.add(
+                invalid_value(
+                    "During tuning Name field cannot be changed once set", "tuning.input.name"
+                )
+            )
+        if new.input.image:
+            check_image(out, new.input.image, "tuning.input.image", "input")
+        if new.input.urls:
+            check_urls(out, new.input.urls, "tuning.input.urls")
+    if new.output is None:
+        out.add(missing_field("tuning.output"))
+    elif new.output.image:
+        check_image(out, new.output.image, "tuning.output.image", "output")
+    if old.preset != new.preset:
+        out.add(generic("Preset cannot be changed", "tuning.preset"))
+    if (old.method or "").lower() != (new.method or "").lower():
+        out.add(generic("Method cannot be changed", "tuning.method"))

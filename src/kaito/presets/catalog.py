@@ -1,0 +1,143 @@
+"""Load the preset and SKU YAML files shipped in this package into :mod:`kaito.api.catalog` types.
+
+The files are package data (``kaito/presets/data/*.yaml``), read once through
+:mod:`importlib.resources` so they work from a wheel, a zip or a source tree.
+Lookups are case-insensitive, as upstream's (``GetGPUConfigBySKU`` lower-cases;
+preset names are matched lower-case).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import attrs
+import yaml
+
+from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
+from kaito.api.quantity import parse_quantity
+
+CLOUDS = ("azure", "aws", "arc")
+DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
+
+
+def _load(name: str) -> Any:
+    text = resources.files("kaito.presets").joinpath("data", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> InferencePreset:
+    name = str(raw["name"])
+    access_mode = str(raw.get("access_mode", "public"))
+    download = bool(raw.get("download_at_runtime", False))
+    if download:
+        image_name, image_tag = str(defaults["base_image"]), str(defaults["base_image_tag"])
+    elif access_mode == "private":
+        image_name, image_tag = "", ""
+    else:
+        image_name, image_tag = f"kaito-{name}", str(raw["image_tag"])
+    return InferencePreset(
+        name=name,
+        family=str(raw["family"]),
+        hf_model_id=raw.get("hf_model_id"),
+        gpu_count=int(raw["gpu_count"]),
+        total_gpu_memory=parse_quantity(str(raw["total_gpu_memory"])),
+        per_gpu_memory=parse_quantity(str(raw["per_gpu_memory"])),
+        disk=parse_quantity(str(raw["disk"])),
+        context_length=raw.get("context_length"),
+        runtime=str(raw["runtime"]),
+        supports_tuning=bool(raw["supports_tuning"]),
+        supports_distributed=bool(raw["supports_distributed"]),
+        image_name=image_name,
+        image_tag=image_tag,
+        deprecated=bool(raw.get("deprecated", False)),
+        download_at_runtime=download,
+        download_auth_required=bool(raw.get("download_auth_required", False)),
+        access_mode=access_mode,
+        tool_call_parser=raw.get("tool_call_parser"),
+        chat_template=raw.get("chat_template"),
+    )
+
+
+def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
+    by_method = raw.get("per_gpu_memory_by_method") or {}
+    return TuningPreset(
+        name=str(raw["name"]),
+        gpu_count=int(raw["gpu_count"]),
+        total_gpu_memory=parse_quantity(str(raw["total_gpu_memory"])),
+        per_gpu_memory=parse_quantity(str(raw["per_gpu_memory"])),
+        disk=parse_quantity(str(raw["disk"])),
+        per_gpu_memory_by_method={
+            str(k).lower(): parse_quantity(str(v)) for k, v in by_method.items()
+        },
+    )
+
+
+def _sku(raw: Mapping[str, Any], cloud: str) -> GPUConfig:
+    cc = raw.get("compute_capability")
+    return GPUConfig(
+        sku=str(raw["sku"]),
+        cloud=cloud,
+        gpu_count=int(raw["gpu_count"]),
+        gpu_model=str(raw["gpu_model"]),
+        gpu_memory=parse_quantity(str(raw["gpu_memory"])),
+        nvme=bool(raw.get("nvme", False)),
+        compute_capability=None if cc is None else float(cc),
+    )
+
+
+@attrs.frozen
+class PresetCatalog:
+    """Presets and SKUs by lower-cased name; implements :class:`kaito.api.catalog.Catalog`."""
+
+    inference: Mapping[str, InferencePreset]
+    tuning: Mapping[str, TuningPreset]
+    skus: Mapping[str, Mapping[str, GPUConfig]]
+    registry: str = DEFAULT_REGISTRY
+
+    @classmethod
+    def load(cls) -> PresetCatalog:
+        """Read the YAML files shipped in the package."""
+        inf = _load("inference.yaml")
+        defaults = inf.get("defaults", {})
+        presets = [_inference(p, defaults) for p in inf["presets"]]
+        tuning = [_tuning(p) for p in _load("tuning.yaml")["presets"]]
+        skus_raw = _load("skus.yaml")
+        skus = {
+            cloud: {s.sku.lower(): s for s in (_sku(r, cloud) for r in skus_raw[cloud])}
+            for cloud in CLOUDS
+        }
+        return cls(
+            inference={p.name.lower(): p for p in presets},
+            tuning={p.name.lower(): p for p in tuning},
+            skus=skus,
+            registry=str(defaults.get("registry", DEFAULT_REGISTRY)),
+        )
+
+    def inference_preset(self, name: str) -> InferencePreset | None:
+        return self.inference.get(name.lower())
+
+    def tuning_preset(self, name: str) -> TuningPreset | None:
+        return self.tuning.get(name.lower())
+
+    def sku(self, instance_type: str, cloud: str = "azure") -> GPUConfig | None:
+        return self.skus.get(cloud.lower(), {}).get(instance_type.lower())
+
+    def sku_names(self, cloud: str = "azure") -> list[str]:
+        """Canonical SKU names of one cloud, sorted."""
+        return sorted(s.sku for s in self.skus.get(cloud.lower(), {}).values())
+
+    def inference_presets(self) -> list[InferencePreset]:
+        """All inference presets, in file order."""
+        return list(self.inference.values())
+
+    def tuning_presets(self) -> list[TuningPreset]:
+        return list(self.tuning.values())
+
+
+@functools.cache
+def default_catalog() -> PresetCatalog:
+    """The catalog shipped with kaito (loaded once per process)."""
+    return PresetCatalog.load()
