@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kaito presets list | head`
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a person reads this: no stack trace, just what failed
         if getattr(args, "debug", False):
             raise

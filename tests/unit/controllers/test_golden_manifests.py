@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kaito.api.wire import workspace_from_dict
-from kaito.controllers import nodeclaims, workload
+from kaito.controllers import desired, nodeclaims
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 
@@ -127,21 +127,12 @@ CASES: dict[str, Any] = {
 
 
 def render_case(ws: Any) -> list[dict[str, Any]]:
-    catalog = default_catalog()
-    preset = catalog.inference_preset(ws.preset_name) if ws.preset_name else None
-    sku = catalog.sku(ws.resource.instance_type or "")
+    resolved = desired.resolve(ws, default_catalog(), SETTINGS)
     manifests: list[dict[str, Any]] = [
-        nodeclaims.nodeclaim(ws, i, preset, SETTINGS) for i in range(ws.resource.node_count)
+        nodeclaims.nodeclaim(ws, i, resolved.preset, SETTINGS)
+        for i in range(ws.resource.node_count)
     ]
-    statefulset = workload.uses_statefulset(preset)
-    manifests += workload.services(ws, statefulset=statefulset)
-    if ws.inference.template is not None:
-        manifests.append(workload.template_workload(ws, revision="1"))
-    else:
-        assert preset is not None
-        manifests.append(workload.inference_config_map(ws, preset))
-        manifests.append(workload.inference_workload(ws, preset, sku, SETTINGS, revision="1"))
-    return manifests
+    return manifests + desired.inference_objects(ws, resolved, SETTINGS, revision="1")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -157,7 +148,7 @@ def test_rendered_manifests_match_golden(case: str) -> None:
 
 def test_distributed_preset_runs_as_statefulset_with_headless_leader() -> None:
     kinds = [m["kind"] for m in render_case(CASES["distributed"])]
-    assert kinds == ["NodeClaim", "NodeClaim", "Service", "Service", "ConfigMap", "StatefulSet"]
+    assert kinds == ["NodeClaim", "NodeClaim", "ConfigMap", "Service", "Service", "StatefulSet"]
 
 
 def test_adapters_become_pullers_mounts_and_strength_env() -> None:

@@ -1,0 +1,74 @@
+"""``kaito render -f ws.yaml``: print what kaito would create for a Workspace, offline.
+
+Validation runs first (as the admission webhook would); then the NodeClaims and the
+workload are rendered through exactly the code the controller uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kaito.api.validation import validate_create
+from kaito.api.wire import WireError, workspace_from_dict
+from kaito.controllers import desired, nodeclaims
+from kaito.controllers.settings import Settings
+from kaito.presets import default_catalog
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "render", help="print the manifests kaito would create for a Workspace"
+    )
+    parser.add_argument(
+        "-f", "--filename", required=True, help="Workspace YAML file, or - for stdin"
+    )
+    parser.add_argument(
+        "-n", "--namespace", default="default", help="namespace if the file has none"
+    )
+    parser.add_argument("--preset-registry", default=None, help="registry of preset images")
+    parser.set_defaults(handler=run)
+
+
+def _load(path: str) -> dict[str, Any]:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    data = _load(args.filename)
+    data.setdefault("metadata", {}).setdefault("namespace", args.namespace)
+    data["metadata"].setdefault("uid", "00000000-0000-0000-0000-000000000000")
+    try:
+        ws = workspace_from_dict(data)
+    except WireError as exc:
+        print(f"kaito render: invalid Workspace: {exc}", file=sys.stderr)
+        return 1
+    result = validate_create(ws)
+    for warning in result.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    if result.errors:
+        for error in result.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    if ws.tuning is not None:
+        print(
+            "kaito render: tuning Workspaces are rendered by the tuning controller", file=sys.stderr
+        )
+        return 1
+    settings = Settings.from_env(preset_registry=args.preset_registry)
+    resolved = desired.resolve(ws, default_catalog(), settings)
+    objects = [
+        nodeclaims.nodeclaim(ws, i, resolved.preset, settings)
+        for i in range(ws.resource.node_count)
+    ]
+    objects += desired.inference_objects(ws, resolved, settings, revision="1")
+    yaml.safe_dump_all(objects, sys.stdout, sort_keys=False)
+    return 0
