@@ -1,0 +1,1 @@
+"""HTTP routes: operational (``/``, ``/health``, ``/metrics``), ``/chat`` and OpenAI ``/v1``."""
