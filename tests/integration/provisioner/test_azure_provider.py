@@ -178,6 +178,16 @@ async def test_a_pool_kaito_does_not_own_is_never_adopted(
     assert sim.count("PUT") == 0
 
 
+async def test_a_wrong_cluster_is_an_error_not_an_empty_answer(sim: AksSimulator) -> None:
+    sim.cluster_name = "other-cluster"
+    async with make_provider(sim) as provider:
+        sim.cluster_name = "kaito-aks"
+        with pytest.raises(InvalidRequest, match="other-cluster"):
+            await provider.get("ws1")
+        with pytest.raises(InvalidRequest, match="other-cluster"):
+            await provider.list()
+
+
 # -- faults --------------------------------------------------------------------------------
 
 
@@ -292,6 +302,18 @@ async def test_restart_during_a_slow_create_adopts_the_pool(sim: AksSimulator) -
     assert instance.state is InstanceState.RUNNING
     assert list(sim.pools) == ["ws1"]
     assert sim.count("PUT", "ws1") == 1
+
+
+async def test_an_adopted_create_that_fails_reports_the_clouds_error(sim: AksSimulator) -> None:
+    sim.create_delay = 0.5
+    message = sim.sku_unavailable(GPU_SKU)
+    sim.in_progress_next()  # the create was started by someone else (our previous life)
+    async with make_provider(sim) as provider:
+        with pytest.raises(SkuUnavailable) as info:
+            await provider.create(request())
+    assert info.value.message == message
+    assert info.value.code == "SkuNotAvailable"
+    assert sim.pools["ws1"].state == "Failed"
 
 
 async def test_in_progress_conflict_is_adopted(sim: AksSimulator, provider: AzureProvider) -> None:

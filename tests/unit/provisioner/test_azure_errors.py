@@ -61,6 +61,15 @@ SKU = (
         (200, "InternalOperationError", "oops", TransientError),
         (409, "OperationNotAllowed", "an upgrade operation is in progress", TransientError),
         (404, "NotFound", "Agent pool ws1 not found", InstanceNotFound),
+        (
+            404,
+            "ResourceNotFound",
+            "The Resource 'Microsoft.ContainerService/managedClusters/aks' under resource "
+            "group 'rg' was not found.",
+            InvalidRequest,
+        ),
+        (404, "ResourceGroupNotFound", "Resource group 'rg' could not be found.", InvalidRequest),
+        (404, "SubscriptionNotFound", "The subscription 's' could not be found.", InvalidRequest),
         (400, "InvalidParameter", "The value of parameter vmSize is invalid.", InvalidRequest),
         (400, None, "bad", InvalidRequest),
         (403, "AuthorizationFailed", "no permission", CloudError),

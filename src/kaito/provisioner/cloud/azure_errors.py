@@ -60,6 +60,11 @@ _SKU_TEXT = re.compile(
 )
 _THROTTLE_CODES = frozenset({"toomanyrequests", "throttled", "throttling"})
 _NOT_FOUND_CODES = frozenset({"notfound", "resourcenotfound", "agentpoolnotfound"})
+_SCOPE_MISSING_CODES = frozenset(
+    {"subscriptionnotfound", "resourcegroupnotfound", "parentresourcenotfound"}
+)
+_CLUSTER_MISSING = re.compile(r"managedClusters/[^/']+' under resource group", re.IGNORECASE)
+"""ARM's 404 for a pool URL whose cluster does not exist: settings point at nothing."""
 _INVALID_CODES = frozenset({"badrequest", "invalidparameter", "invalidrequestcontent"})
 _TRANSIENT_CODES = frozenset(
     {"internalservererror", "internaloperationerror", "serviceunavailable", "gatewaytimeout"}
@@ -117,6 +122,8 @@ def _kind(*, message: str, code: str, status: int | None) -> type[CloudError]:
         return QuotaExceeded
     if code in _SKU_CODES or _SKU_TEXT.search(message):
         return SkuUnavailable
+    if code in _SCOPE_MISSING_CODES or (status == 404 and _CLUSTER_MISSING.search(message)):
+        return InvalidRequest  # the subscription, resource group or cluster is wrong
     if status == 404 or code in _NOT_FOUND_CODES:
         return InstanceNotFound
     if code in _TRANSIENT_CODES or (status is not None and (status >= 500 or status == 408)):
