@@ -18,6 +18,7 @@ from kaito.api.wire import WireError, workspace_from_dict
 from kaito.controllers import desired, nodeclaims
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
+from kaito.render import dump_documents
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
         for i in range(ws.resource.node_count)
     ]
     objects += desired.inference_objects(ws, resolved, settings, revision="1")
-    yaml.safe_dump_all(objects, sys.stdout, sort_keys=False)
+    sys.stdout.write(dump_documents(objects))
     return 0

@@ -45,7 +45,7 @@ def inference_objects(
     if resolved.preset is None:
         raise ValueError(f"workspace {ws.namespace}/{ws.name} names no known preset")
     if not (ws.inference is not None and ws.inference.config):
-        objects.append(workload.inference_config_map(ws, resolved.preset))
+        objects.append(workload.inference_config_map(ws, resolved.preset, resolved.sku))
     objects += workload.services(ws, statefulset=statefulset)
     objects.append(
         workload.inference_workload(ws, resolved.preset, resolved.sku, settings, revision)

@@ -74,9 +74,9 @@ def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
     return preset.gpu_count if preset is not None else 1
 
 
-def inference_command(ws: Workspace, preset: InferencePreset, sku: GPUConfig | None) -> list[str]:
-    """The ``kaito-inference`` command line of the model container."""
-    return [
+def inference_command(ws: Workspace, preset: InferencePreset) -> list[str]:
+    """The ``kaito-inference`` command line of the model container (upstream's run params)."""
+    command = [
         "kaito-inference",
         f"--engine={runtime_of(ws, preset)}",
         f"--model={MODEL_DIR}",
@@ -85,8 +85,12 @@ def inference_command(ws: Workspace, preset: InferencePreset, sku: GPUConfig | N
         f"--adapters-dir={ADAPTERS_DIR}",
         "--host=0.0.0.0",
         "--port=5000",
-        f"--tensor-parallel-size={gpu_count(preset, sku)}",
     ]
+    if preset.family == "phi":
+        command += ["--dtype=auto", "--trust-remote-code"]
+    else:
+        command.append("--dtype=bfloat16")
+    return command
 
 
 def _adapter_name(adapter: AdapterSpec) -> str:
@@ -112,7 +116,9 @@ def puller_script(name: str, image: str) -> str:
     )
 
 
-def default_inference_config(preset: InferencePreset | None) -> str:
+def default_inference_config(
+    ws: Workspace, preset: InferencePreset | None, sku: GPUConfig | None
+) -> str:
     """Contents of ``inference_config.yaml`` when the Workspace names no ConfigMap."""
     lines = [
         "# kaito-inference settings; see `kaito-inference --help`.",
@@ -122,6 +128,12 @@ def default_inference_config(preset: InferencePreset | None) -> str:
     if preset is not None and preset.context_length:
         lines.append(f"max_input_tokens: {preset.context_length}")
     lines.append("max_output_tokens: 2048")
+    if preset is not None and runtime_of(ws, preset) == c.RUNTIME_VLLM:
+        lines += [
+            "vllm:",
+            f"  tensor-parallel-size: {gpu_count(preset, sku)}",
+            "  gpu-memory-utilization: 0.95",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +144,9 @@ def config_map_name(ws: Workspace) -> str:
     return f"{ws.name}-inference-params"
 
 
-def inference_config_map(ws: Workspace, preset: InferencePreset | None) -> Manifest:
+def inference_config_map(
+    ws: Workspace, preset: InferencePreset | None, sku: GPUConfig | None
+) -> Manifest:
     return render(
         "inference/configmap.yaml.j2",
         c={
@@ -140,7 +154,7 @@ def inference_config_map(ws: Workspace, preset: InferencePreset | None) -> Manif
             "namespace": ws.namespace,
             "labels": workspace_labels(ws),
             "owners": [owner_reference(ws)],
-            "inference_config": default_inference_config(preset),
+            "inference_config": default_inference_config(ws, preset, sku),
         },
     )
 
@@ -255,7 +269,7 @@ def inference_workload(
         "puller_image": settings.puller_image,
         "container_name": ws.name,
         "image": image,
-        "command": inference_command(ws, preset, sku),
+        "command": inference_command(ws, preset),
         "distributed": statefulset,
         "gpu_count": gpu_count(preset, sku),
         "env": _env(ws),

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import yaml
 
-__all__ = ["TemplateError", "render", "render_text", "templates_dir"]
+__all__ = ["TemplateError", "dump_documents", "render", "render_text", "templates_dir"]
 
 
 class TemplateError(RuntimeError):
@@ -73,3 +73,20 @@ def render(template: str, **values: Any) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise TemplateError(f"{template} did not render a mapping")
     return manifest
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings as literal blocks (``|``)."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReadableDumper.add_representer(str, _str_representer)
+
+
+def dump_documents(manifests: list[dict[str, Any]]) -> str:
+    """Manifests as one multi-document YAML text, as ``kubectl apply -f`` takes it."""
+    return yaml.dump_all(manifests, Dumper=_ReadableDumper, sort_keys=False)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kaito.api.wire import workspace_from_dict
 from kaito.controllers import desired, nodeclaims
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
+from kaito.render import dump_documents
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SETTINGS = Settings()
@@ -137,7 +137,7 @@ def render_case(ws: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_manifests_match_golden(case: str) -> None:
-    text = yaml.safe_dump_all(render_case(CASES[case]), sort_keys=False)
+    text = dump_documents(render_case(CASES[case]))
     path = GOLDEN / f"inference-{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
         path.parent.mkdir(parents=True, exist_ok=True)
