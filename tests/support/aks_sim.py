@@ -39,6 +39,7 @@ import attrs
 from aiohttp import web
 from azure.core.credentials import AccessToken
 
+from kaito.presets.catalog import default_catalog
 from kaito.provisioner.cloud.azure_nodes import vmss_provider_id
 from kaito.testenv import certs
 
@@ -660,22 +661,13 @@ class AksSimulator:
 
 # -- Nodes in a real control plane ---------------------------------------------------------
 
-GPU_SKUS: dict[str, tuple[int, str]] = {
-    "standard_nc6s_v3": (1, "Tesla-V100"),
-    "standard_nc24ads_a100_v4": (1, "NVIDIA-A100-PCIe-80GB"),
-    "standard_nc48ads_a100_v4": (2, "NVIDIA-A100-PCIe-80GB"),
-    "standard_nc96ads_a100_v4": (4, "NVIDIA-A100-PCIe-80GB"),
-    "standard_nd96asr_v4": (8, "NVIDIA-A100-SXM4-40GB"),
-    "standard_nc80adis_h100_v5": (2, "NVIDIA-H100-NVL"),
-}
-"""GPU count and product of a few SKUs; other N-series sizes get one GPU, others none."""
-
 
 def gpu_count(vm_size: str) -> int:
-    known = GPU_SKUS.get(vm_size.lower())
-    if known is not None:
-        return known[0]
-    return 1 if vm_size.startswith("Standard_N") else 0
+    """GPUs of ``vm_size`` from kaito's SKU catalog; unknown N-series sizes get one."""
+    sku = default_catalog().sku(vm_size, "azure")
+    if sku is not None:
+        return sku.gpu_count
+    return 1 if vm_size.lower().startswith("standard_n") else 0
 
 
 def _taint(spec: str) -> dict[str, str]:
