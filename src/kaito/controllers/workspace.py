@@ -1,0 +1,400 @@
+"""The Workspace reconciler: from ``kubectl apply`` to WorkspaceReady, and back to nothing.
+
+Level-triggered and idempotent, like every controller-runtime reconciler: each call
+reads the world from the informer cache, computes what should exist, writes only the
+difference and recomputes status from what it saw. It never sleeps: while nodes or pods
+are on their way it returns a requeue, and watches on NodeClaims, Nodes, the workload
+and its pods bring it back as soon as something moves. NodeClaim and ControllerRevision
+names are derived from the Workspace, so a crash between "create" and "see it in the
+cache" can only ever meet AlreadyExists, never make a second node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from kaito import kinds
+from kaito.api import constants as c
+from kaito.api.catalog import Catalog
+from kaito.api.validation import validate_create
+from kaito.api.wire import WireError, workspace_from_dict
+from kaito.api.workspace import Workspace
+from kaito.controllers import desired, nodeclaims, revision, status
+from kaito.controllers.diff import needs_apply
+from kaito.controllers.nodes import NodePlan, plan_nodes, selector_text
+from kaito.controllers.settings import Settings
+from kaito.controllers.status import Cond
+from kaito.controllers.workload import owner_reference, workspace_labels
+from kaito.runtime import resources as r
+from kaito.runtime.client import Client
+from kaito.runtime.conditions import set_status_condition
+from kaito.runtime.controller import Request, Result
+from kaito.runtime.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
+from kaito.runtime.events import EventRecorder
+from kaito.runtime.informer import InformerCache
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "kaito-workspace"
+WAIT_FOR_NODES = 15.0
+"""Requeue while nodes come up (watches usually come back sooner)."""
+WAIT_FOR_WORKLOAD = 30.0
+WAIT_FOR_DELETION = 2.0
+
+KINDS_BY_NAME: dict[str, r.ResourceType] = {
+    "ConfigMap": r.CONFIG_MAP,
+    "Service": r.SERVICE,
+    "Deployment": r.DEPLOYMENT,
+    "StatefulSet": r.STATEFUL_SET,
+    "Job": r.JOB,
+}
+
+
+class WorkspaceReconciler:
+    """Reconciles one Workspace key at a time (the controller runs several in parallel)."""
+
+    def __init__(
+        self,
+        client: Client,
+        cache: InformerCache,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        recorder: EventRecorder,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.settings = settings
+        self.catalog = catalog
+        self.recorder = recorder
+
+    # -- entry point ---------------------------------------------------------------------
+    async def reconcile(self, request: Request) -> Result:
+        obj = self.cache.get(kinds.WORKSPACE, request.name, request.namespace)
+        if obj is None:
+            return Result()
+        try:
+            ws = workspace_from_dict(obj)
+        except WireError as exc:
+            await self._write_status(obj, [self._invalid(f"cannot read the Workspace: {exc}")])
+            return Result()
+        if ws.deleting:
+            return await self._finalize(ws, obj)
+        if c.WORKSPACE_FINALIZER not in ws.finalizers:
+            await self._add_finalizer(ws)
+        verdict = validate_create(ws, node_auto_provisioning=self.settings.node_auto_provisioning)
+        if verdict.errors:
+            message = "; ".join(verdict.errors)
+            self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
+            await self._write_status(obj, [self._invalid(message)])
+            return Result()
+
+        rev = await self._sync_revision(ws, obj)
+        resolved = desired.resolve(ws, self.catalog, self.settings)
+        plan, resource = await self._sync_nodes(ws, obj, resolved)
+        if ws.tuning is not None:
+            # Tuning Jobs are rendered by the tuning controller; here we only report.
+            job = self.cache.get(r.JOB, ws.name, ws.namespace)
+            pods = self._pods(ws)
+            conds, state = status.tuning_conditions(job, pods, resource)
+            await self._write_status(obj, [resource, *conds], plan.worker_nodes, state)
+            return (
+                Result()
+                if state in (c.STATE_SUCCEEDED, c.STATE_FAILED)
+                else Result(requeue_after=WAIT_FOR_WORKLOAD)
+            )
+
+        workload: dict[str, Any] | None = None
+        if resource.is_true:
+            workload = await self._sync_inference(ws, obj, resolved, rev)
+        else:
+            workload = self._observed_workload(ws, resolved)
+        inference = status.inference_condition(workload, self._pods(ws), resource)
+        summary = status.summary_conditions(resource, inference)
+        state = status.inference_state(summary[0], inference)
+        await self._write_status(obj, [resource, inference, *summary], plan.worker_nodes, state)
+        if not resource.is_true:
+            return Result(requeue_after=WAIT_FOR_NODES)
+        if not summary[0].is_true:
+            return Result(requeue_after=WAIT_FOR_WORKLOAD)
+        return Result()
+
+    # -- finalizer and deletion ---------------------------------------------------------------
+    async def _add_finalizer(self, ws: Workspace) -> None:
+        finalizers = [*ws.finalizers, c.WORKSPACE_FINALIZER]
+        await self.client.merge_patch(
+            kinds.WORKSPACE,
+            ws.name,
+            {"metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version}},
+            ws.namespace,
+        )
+
+    async def _finalize(self, ws: Workspace, obj: dict[str, Any]) -> Result:
+        if c.WORKSPACE_FINALIZER not in ws.finalizers:
+            return Result()
+        # A live list, not the cache: the finalizer must not go while a NodeClaim remains.
+        claims = (
+            await self.client.list(
+                kinds.NODECLAIM, label_selector=_selector(nodeclaims.workspace_selector(ws))
+            )
+        ).items
+        for claim in claims:
+            metadata = claim.get("metadata") or {}
+            if metadata.get("deletionTimestamp"):
+                continue
+            try:
+                await self.client.delete(kinds.NODECLAIM, metadata["name"])
+            except NotFound:
+                continue
+            self.recorder.event(
+                obj, "Normal", "NodeClaimDeleted", f"Deleting NodeClaim {metadata['name']}"
+            )
+        if claims:
+            deleting = Cond(
+                c.CONDITION_WORKSPACE_DELETING,
+                "True",
+                c.REASON_WORKSPACE_DELETED,
+                f"workspace is being deleted: waiting for {len(claims)} NodeClaim(s) to go",
+            )
+            await self._write_status(obj, [deleting])
+            return Result(requeue_after=WAIT_FOR_DELETION)
+        finalizers = [f for f in ws.finalizers if f != c.WORKSPACE_FINALIZER]
+        try:
+            await self.client.merge_patch(
+                kinds.WORKSPACE,
+                ws.name,
+                {"metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version}},
+                ws.namespace,
+            )
+        except (NotFound, Conflict):
+            return Result(requeue_after=WAIT_FOR_DELETION)
+        return Result()
+
+    # -- revisions ------------------------------------------------------------------------------
+    async def _sync_revision(self, ws: Workspace, obj: dict[str, Any]) -> str:
+        digest = revision.spec_hash(ws)
+        annotations = ws.annotations
+        current = annotations.get(c.ANNOTATION_WORKSPACE_REVISION)
+        if annotations.get(c.ANNOTATION_WORKSPACE_HASH) == digest and current:
+            return current
+        revisions = self.cache.list(
+            r.CONTROLLER_REVISION, ws.namespace, labels={c.LABEL_WORKSPACE_NAME: ws.name}
+        )
+        number = 0
+        for existing in revisions:
+            if (existing["metadata"].get("annotations") or {}).get(
+                c.ANNOTATION_WORKSPACE_HASH
+            ) == digest:
+                number = int(existing.get("revision", 0))
+        if not number:
+            number = max((int(x.get("revision", 0)) for x in revisions), default=0) + 1
+            manifest = revision.controller_revision(ws, digest, number, owner_reference(ws))
+            try:
+                await self.client.create(r.CONTROLLER_REVISION, manifest, ws.namespace)
+            except AlreadyExists:
+                found = await self.client.get(
+                    r.CONTROLLER_REVISION, manifest["metadata"]["name"], ws.namespace
+                )
+                found_hash = (found["metadata"].get("annotations") or {}).get(
+                    c.ANNOTATION_WORKSPACE_HASH
+                )
+                if found_hash != digest:
+                    raise RuntimeError(
+                        "revision name conflicts, the hash values are different"
+                    ) from None
+                number = int(found.get("revision", number))
+            await self._prune_revisions(ws, revisions, keep=revision.MAX_REVISIONS - 1)
+        await self.client.merge_patch(
+            kinds.WORKSPACE,
+            ws.name,
+            {
+                "metadata": {
+                    "annotations": {
+                        c.ANNOTATION_WORKSPACE_HASH: digest,
+                        c.ANNOTATION_WORKSPACE_REVISION: str(number),
+                    }
+                }
+            },
+            ws.namespace,
+        )
+        if current is not None and current != str(number):
+            self.recorder.event(
+                obj, "Normal", "RevisionUpdated", f"Workspace spec changed: revision {number}"
+            )
+        return str(number)
+
+    async def _prune_revisions(
+        self, ws: Workspace, revisions: Sequence[dict[str, Any]], keep: int
+    ) -> None:
+        ordered = sorted(revisions, key=lambda x: int(x.get("revision", 0)))
+        for old in ordered[: max(0, len(ordered) - keep)]:
+            with contextlib.suppress(NotFound):
+                await self.client.delete(
+                    r.CONTROLLER_REVISION, old["metadata"]["name"], ws.namespace
+                )
+
+    # -- nodes ----------------------------------------------------------------------------------
+    async def _sync_nodes(
+        self, ws: Workspace, obj: dict[str, Any], resolved: desired.Resolved
+    ) -> tuple[NodePlan, Cond]:
+        nap = self.settings.node_auto_provisioning
+        claims = (
+            self.cache.list(kinds.NODECLAIM, labels=nodeclaims.workspace_selector(ws))
+            if nap
+            else []
+        )
+        own_nodes = [
+            str(node) for claim in claims if (node := (claim.get("status") or {}).get("nodeName"))
+        ]
+        status_obj = obj.get("status") or {}
+        plan = plan_nodes(
+            selector=ws.resource.label_selector,
+            instance_type=ws.resource.instance_type,
+            required=ws.resource.node_count,
+            nodes=self.cache.list(r.NODE),
+            own_claim_nodes=own_nodes,
+            preferred=ws.resource.preferred_nodes or (),
+            previous_workers=status_obj.get("workerNodes") or (),
+            auto_provisioning=nap,
+        )
+        if nap:
+            preset = resolved.preset or (
+                self.catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
+            )
+            existing = {claim["metadata"]["name"] for claim in claims}
+            for index in range(plan.nodeclaims_wanted):
+                name = nodeclaims.nodeclaim_name(ws, index)
+                if name in existing:
+                    continue
+                manifest = nodeclaims.nodeclaim(ws, index, preset, self.settings)
+                try:
+                    created = await self.client.create(kinds.NODECLAIM, manifest)
+                except AlreadyExists:
+                    continue
+                except Invalid as exc:
+                    self.recorder.event(obj, "Warning", "NodeClaimCreationFailed", str(exc))
+                    raise
+                claims.append(created)
+                self.recorder.event(
+                    obj,
+                    "Normal",
+                    "NodeClaimCreated",
+                    f"Created NodeClaim {name} for a {ws.resource.instance_type} node",
+                )
+        await self._label_gpu_nodes(plan.worker_nodes)
+        observation = status.NodeObservation(
+            required=ws.resource.node_count,
+            ready_nodes=plan.worker_nodes,
+            nodeclaims=claims,
+            auto_provisioning=nap,
+            selector=selector_text(ws.resource.label_selector),
+        )
+        return plan, status.resource_condition(observation)
+
+    async def _label_gpu_nodes(self, names: Sequence[str]) -> None:
+        for name in names:
+            node = self.cache.get(r.NODE, name)
+            labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+            if node is None or labels.get(c.LABEL_ACCELERATOR) == "nvidia":
+                continue
+            try:
+                await self.client.merge_patch(
+                    r.NODE, name, {"metadata": {"labels": {c.LABEL_ACCELERATOR: "nvidia"}}}
+                )
+            except NotFound:
+                continue
+
+    # -- workload -------------------------------------------------------------------------------
+    def _observed_workload(
+        self, ws: Workspace, resolved: desired.Resolved
+    ) -> dict[str, Any] | None:
+        from kaito.controllers.workload import uses_statefulset
+
+        rt = r.STATEFUL_SET if uses_statefulset(resolved.preset) else r.DEPLOYMENT
+        return self.cache.get(rt, ws.name, ws.namespace)
+
+    async def _sync_inference(
+        self, ws: Workspace, obj: dict[str, Any], resolved: desired.Resolved, rev: str
+    ) -> dict[str, Any] | None:
+        workload: dict[str, Any] | None = None
+        for manifest in desired.inference_objects(ws, resolved, self.settings, rev):
+            rt = KINDS_BY_NAME[manifest["kind"]]
+            name = manifest["metadata"]["name"]
+            observed = self.cache.get(rt, name, ws.namespace)
+            current = observed
+            if needs_apply(manifest, observed):
+                current = await self.client.apply(rt, manifest, field_manager=FIELD_MANAGER)
+                verb = "Created" if observed is None else "Updated"
+                self.recorder.event(
+                    obj, "Normal", f"{manifest['kind']}{verb}", f"{verb} {manifest['kind']} {name}"
+                )
+            if rt in (r.DEPLOYMENT, r.STATEFUL_SET):
+                workload = current
+        return workload
+
+    def _pods(self, ws: Workspace) -> list[dict[str, Any]]:
+        return self.cache.list(r.POD, ws.namespace, labels=workspace_labels(ws))
+
+    # -- status ---------------------------------------------------------------------------------
+    @staticmethod
+    def _invalid(message: str) -> Cond:
+        return Cond(c.CONDITION_WORKSPACE_SUCCEEDED, "False", c.REASON_INVALID_SPEC, message[:1024])
+
+    async def _write_status(
+        self,
+        obj: dict[str, Any],
+        conds: Sequence[Cond],
+        worker_nodes: Sequence[str] | None = None,
+        state: str | None = None,
+    ) -> None:
+        """Merge-patch ``/status`` with what changed; send nothing when nothing did."""
+        metadata = obj.get("metadata") or {}
+        current = obj.get("status") or {}
+        conditions = [dict(x) for x in current.get("conditions") or []]
+        changed = False
+        for cond in conds:
+            if (
+                cond.type == c.CONDITION_WORKSPACE_SUCCEEDED
+                and cond.reason == c.REASON_INVALID_SPEC
+            ):
+                extra = [Cond(c.CONDITION_WORKSPACE_READY, cond.status, cond.reason, cond.message)]
+            else:
+                extra = []
+            for item in (cond, *extra):
+                changed |= set_status_condition(
+                    conditions,
+                    {
+                        "type": item.type,
+                        "status": item.status,
+                        "reason": item.reason,
+                        "message": item.message,
+                        "observedGeneration": int(metadata.get("generation", 0)),
+                    },
+                )
+        patch: dict[str, Any] = {}
+        if changed:
+            patch["conditions"] = conditions
+        if worker_nodes is not None and list(worker_nodes) != (current.get("workerNodes") or []):
+            patch["workerNodes"] = list(worker_nodes)
+        if state is not None and state != current.get("state"):
+            patch["state"] = state
+        if not patch:
+            return
+        try:
+            await self.client.patch_status(
+                kinds.WORKSPACE, metadata["name"], {"status": patch}, metadata.get("namespace")
+            )
+        except NotFound:
+            return
+        except ApiError as exc:
+            log.warning(
+                "status of %s/%s not written: %s", metadata.get("namespace"), metadata["name"], exc
+            )
+            raise
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))

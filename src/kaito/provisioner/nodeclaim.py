@@ -1,0 +1,296 @@
+"""The NodeClaim reconciler: one NodeClaim becomes exactly one node, and back.
+
+Upstream runs Karpenter core with the gpu-provisioner cloud provider; this is the same
+lifecycle in one reconciler. For each NodeClaim of the ``kaito`` nodepool it:
+
+1. adds the ``karpenter.sh/termination`` finalizer;
+2. creates the instance through the cloud provider (idempotent: the instance is named after
+   the NodeClaim, so a create repeated after a restart adopts what is there);
+3. records ``providerID``, ``nodeName``, ``imageID``, capacity/allocatable, and Karpenter's
+   ``Launched``/``Registered``/``Initialized``/``Ready`` conditions; a refused create sets
+   ``Launched=False`` with the cloud's words, retried with backoff only when retrying can help;
+4. on deletion deletes the instance and its Node, then drops the finalizer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from typing import Any
+
+from kaito import kinds
+from kaito.api import constants as c
+from kaito.provisioner.cloud.base import (
+    CloudError,
+    CloudProvider,
+    Instance,
+    InstanceNotFound,
+    InstanceRequest,
+    Taint,
+)
+from kaito.provisioner.metrics import timed_call
+from kaito.runtime import resources as r
+from kaito.runtime.client import Client
+from kaito.runtime.conditions import set_status_condition
+from kaito.runtime.controller import Request, Result
+from kaito.runtime.errors import ApiError, Conflict, NotFound
+from kaito.runtime.events import EventRecorder
+from kaito.runtime.informer import InformerCache
+
+log = logging.getLogger(__name__)
+
+TERMINATION_FINALIZER = "karpenter.sh/termination"
+NODEPOOL = "kaito"
+WAIT_FOR_NODE = 2.0
+
+
+class RetryLater(Exception):
+    """A retryable cloud failure: the controller requeues with backoff."""
+
+
+def is_kaito_claim(obj: dict[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(c.LABEL_NODEPOOL) == NODEPOOL
+
+
+def _requirement(claim: dict[str, Any], key: str) -> str | None:
+    for req in (claim.get("spec") or {}).get("requirements") or []:
+        if req.get("key") == key and req.get("operator") == "In" and req.get("values"):
+            return str(req["values"][0])
+    return None
+
+
+def _storage_gb(claim: dict[str, Any]) -> int | None:
+    raw = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    if not raw:
+        return None
+    text = str(raw)
+    units = {"Ti": 1024, "Gi": 1, "Mi": 1 / 1024, "T": 1000**4 / 2**30, "G": 1000**3 / 2**30}
+    for suffix, factor in units.items():
+        if text.endswith(suffix):
+            return max(1, int(float(text[: -len(suffix)]) * factor))
+    return max(1, int(text) // 2**30)
+
+
+def instance_request(claim: dict[str, Any]) -> InstanceRequest:
+    """What to ask the cloud for, read from a NodeClaim."""
+    metadata = claim.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    created = metadata.get("creationTimestamp")
+    return InstanceRequest(
+        name=metadata["name"],
+        instance_type=_requirement(claim, c.LABEL_INSTANCE_TYPE) or "",
+        labels=dict(metadata.get("labels") or {}),
+        taints=[
+            Taint(t["key"], t.get("value", ""), t.get("effect", "NoSchedule"))
+            for t in (claim.get("spec") or {}).get("taints") or []
+        ],
+        os_disk_size_gb=_storage_gb(claim),
+        image_family=annotations.get(c.ANNOTATION_NODE_IMAGE_FAMILY, "ubuntu"),
+        created_at=dt.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+    )
+
+
+def _node_ready(node: dict[str, Any] | None) -> bool:
+    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+class NodeClaimReconciler:
+    def __init__(
+        self,
+        client: Client,
+        cache: InformerCache,
+        provider: CloudProvider,
+        *,
+        recorder: EventRecorder,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.provider = provider
+        self.recorder = recorder
+        self._refused: set[tuple[str, str]] = set()
+        """(name, uid) of NodeClaims the cloud refused for good: not asked again."""
+
+    async def reconcile(self, request: Request) -> Result:
+        claim = self.cache.get(kinds.NODECLAIM, request.name)
+        if claim is None or not is_kaito_claim(claim):
+            return Result()
+        metadata = claim["metadata"]
+        finalizers = list(metadata.get("finalizers") or [])
+        if metadata.get("deletionTimestamp"):
+            if TERMINATION_FINALIZER in finalizers:
+                await self._terminate(claim, finalizers)
+            return Result()
+        if TERMINATION_FINALIZER not in finalizers:
+            await self.client.merge_patch(
+                kinds.NODECLAIM,
+                metadata["name"],
+                {
+                    "metadata": {
+                        "finalizers": [*finalizers, TERMINATION_FINALIZER],
+                        "resourceVersion": metadata["resourceVersion"],
+                    }
+                },
+            )
+        status = claim.get("status") or {}
+        instance: Instance | None = None
+        if not status.get("providerID"):
+            if (metadata["name"], metadata.get("uid", "")) in self._refused:
+                return Result()
+            instance = await self._launch(claim)
+            if instance is None:
+                return Result()
+        node = self._node_for(claim, instance)
+        await self._write_status(claim, instance, node)
+        if not _node_ready(node):
+            return Result(requeue_after=WAIT_FOR_NODE)
+        return Result()
+
+    # -- launch ------------------------------------------------------------------------
+    async def _launch(self, claim: dict[str, Any]) -> Instance | None:
+        name = claim["metadata"]["name"]
+        try:
+            request = instance_request(claim)
+            async with timed_call("create"):
+                instance = await self.provider.create(request)
+        except CloudError as exc:
+            reason = exc.code or type(exc).__name__
+            await self._set_conditions(
+                claim,
+                [("Launched", "False", reason, str(exc.message)[:1024])],
+            )
+            self.recorder.event(claim, "Warning", "LaunchFailed", f"{name}: {exc}"[:1024])
+            if exc.retryable:
+                raise RetryLater(f"launching {name}: {exc}") from exc
+            log.warning("NodeClaim %s cannot launch (not retried): %s", name, exc)
+            self._refused.add((name, claim["metadata"].get("uid", "")))
+            return None
+        self.recorder.event(
+            claim, "Normal", "Launched", f"Launched {request.instance_type} instance {name}"
+        )
+        return instance
+
+    def _node_for(self, claim: dict[str, Any], instance: Instance | None) -> dict[str, Any] | None:
+        status = claim.get("status") or {}
+        name = (instance.node_name if instance else None) or status.get("nodeName")
+        if name:
+            return self.cache.get(r.NODE, name)
+        provider_id = (instance.provider_id if instance else None) or status.get("providerID")
+        for node in self.cache.list(r.NODE):
+            if (node.get("spec") or {}).get("providerID") == provider_id:
+                return node
+        return None
+
+    async def _write_status(
+        self, claim: dict[str, Any], instance: Instance | None, node: dict[str, Any] | None
+    ) -> None:
+        current = claim.get("status") or {}
+        patch: dict[str, Any] = {}
+        if instance is not None:
+            patch["providerID"] = instance.provider_id
+            if instance.image_id:
+                patch["imageID"] = instance.image_id
+        if node is not None:
+            node_status = node.get("status") or {}
+            node_name = node["metadata"]["name"]
+            provider_id = (node.get("spec") or {}).get("providerID")
+            for key, value in (
+                ("nodeName", node_name),
+                ("providerID", provider_id),
+                ("capacity", node_status.get("capacity")),
+                ("allocatable", node_status.get("allocatable")),
+            ):
+                if value and current.get(key) != value:
+                    patch[key] = value
+        registered = node is not None
+        ready = _node_ready(node)
+        updates = [
+            ("Launched", "True", "Launched", ""),
+            (
+                "Registered",
+                "True" if registered else "False",
+                "Registered" if registered else "NodeNotFound",
+                "" if registered else "Node not registered with cluster",
+            ),
+            (
+                "Initialized",
+                "True" if ready else "False",
+                "Initialized" if ready else "NodeNotReady",
+                "" if ready else "Node status is NotReady",
+            ),
+            (
+                "Ready",
+                "True" if ready else "False",
+                "Ready" if ready else "NotReady",
+                "" if ready else "Initialized=False",
+            ),
+        ]
+        await self._set_conditions(claim, updates, extra=patch)
+
+    async def _set_conditions(
+        self,
+        claim: dict[str, Any],
+        updates: list[tuple[str, str, str, str]],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        metadata = claim["metadata"]
+        conditions = [dict(x) for x in (claim.get("status") or {}).get("conditions") or []]
+        changed = False
+        for kind, status, reason, message in updates:
+            changed |= set_status_condition(
+                conditions,
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": reason,
+                    "message": message,
+                    "observedGeneration": int(metadata.get("generation", 0)),
+                },
+            )
+        patch = dict(extra or {})
+        if changed:
+            patch["conditions"] = conditions
+        if not patch:
+            return
+        try:
+            await self.client.patch_status(kinds.NODECLAIM, metadata["name"], {"status": patch})
+        except NotFound:
+            return
+
+    # -- termination ---------------------------------------------------------------------
+    async def _terminate(self, claim: dict[str, Any], finalizers: list[str]) -> None:
+        metadata = claim["metadata"]
+        name = metadata["name"]
+        try:
+            async with timed_call("delete"):
+                await self.provider.delete(name)
+        except InstanceNotFound:
+            pass
+        except CloudError as exc:
+            self.recorder.event(claim, "Warning", "TerminationFailed", f"{name}: {exc}"[:1024])
+            raise RetryLater(f"deleting instance {name}: {exc}") from exc
+        node_name = (claim.get("status") or {}).get("nodeName")
+        if node_name:
+            with contextlib.suppress(NotFound):
+                await self.client.delete(r.NODE, node_name)
+        remaining = [f for f in finalizers if f != TERMINATION_FINALIZER]
+        try:
+            await self.client.merge_patch(
+                kinds.NODECLAIM,
+                name,
+                {
+                    "metadata": {
+                        "finalizers": remaining,
+                        "resourceVersion": metadata["resourceVersion"],
+                    }
+                },
+            )
+        except (NotFound, Conflict):
+            return
+        except ApiError:
+            raise
+        self.recorder.event(claim, "Normal", "Terminated", f"Deleted instance and node {name}")
