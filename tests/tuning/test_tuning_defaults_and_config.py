@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,15 @@ def test_default_target_modules_from_environment(monkeypatch: pytest.MonkeyPatch
         "training_config:\n  LoraConfig:\n    target_modules: [o_proj]\n"
     )
     assert explicit.lora["target_modules"] == ["o_proj"]
+
+
+def test_the_program_imports_nothing_of_the_operator() -> None:
+    code = (
+        "import sys, kaito.tuning.__main__, kaito.tuning.train, kaito.tuning.pusher;"
+        "print(sorted(m for m in sys.modules if m.startswith('kaito.')"
+        " and not m.startswith('kaito.tuning')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -4,7 +4,8 @@ Upstream runs ``python3 metrics_server.py & accelerate launch fine_tuning.py`` w
 ``YAML_FILE_PATH`` (default ``/mnt/config/training_config.yaml``) and the data in
 ``DATASET_FOLDER_PATH`` (default ``/mnt/data``); the same environment variables work here, and
 flags override them. Errors the user can fix end the program with one line on stderr (also
-written to ``/dev/termination-log`` when Kubernetes provides it) and exit status 2.
+written to ``/dev/termination-log`` when Kubernetes provides it, so it reaches the pod status) and
+exit status 2; any other failure is logged with its traceback and exits 1.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TuningError as err:
         _report(str(err))
         return 2
+    except Exception as err:  # a crash, not a user error: keep the traceback in the log
+        log.exception("fine-tuning failed")
+        _report(f"fine-tuning failed: {type(err).__name__}: {err}")
+        return 1
     finally:
         if metrics is not None:
             metrics.close()
