@@ -97,22 +97,26 @@ def _adapter_name(adapter: AdapterSpec) -> str:
     return (adapter.source.name if adapter.source else None) or ""
 
 
-def puller_script(name: str, image: str) -> str:
-    """Shell run by the ``puller-<name>`` init container: copy the image's /data."""
-    auth_dir = shlex.quote(f"/root/.docker/config.d/{name}")
-    target = shlex.quote(f"{ADAPTERS_DIR}/{name}")
+def puller_script(image: str, target: str, auth_dir: str) -> str:
+    """Shell for an init container that copies an image's ``/data`` into ``target``.
+
+    Tries each projected pull secret under ``auth_dir`` (then anonymous), unpacks the
+    layers and copies ``/data`` (upstream's puller.sh does the same with skopeo).
+    """
+    auth = shlex.quote(auth_dir)
+    dest = shlex.quote(target)
     src = shlex.quote(f"docker://{image}")
     return (
         "set -eu; rm -rf /tmp/image /tmp/rootfs; mkdir -p /tmp/rootfs "
-        f"{target}; pulled=false; "
-        f"for auth in {auth_dir}/*.json ''; do "
+        f"{dest}; pulled=false; "
+        f"for auth in {auth}/*.json ''; do "
         'if [ -n "$auth" ] && [ -f "$auth" ]; then opt="--authfile=$auth"; else opt=""; fi; '
         f"if skopeo copy $opt {src} dir:/tmp/image; then pulled=true; break; fi; done; "
-        '[ "$pulled" = true ] || { echo "failed to pull adapter image" >&2; exit 1; }; '
+        '[ "$pulled" = true ] || { echo "failed to pull image" >&2; exit 1; }; '
         "for layer in /tmp/image/*; do case $(basename $layer) in "
         "manifest.json|version) ;; "
         "*) tar -xf $layer -C /tmp/rootfs 2>/dev/null || true;; esac; done; "
-        f"cp -a /tmp/rootfs/data/. {target}/"
+        f"cp -a /tmp/rootfs/data/. {dest}/"
     )
 
 
@@ -197,7 +201,9 @@ def _adapter_values(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str,
             from_images.append(
                 {
                     "name": name,
-                    "script": puller_script(name, source.image),
+                    "script": puller_script(
+                        source.image, f"{ADAPTERS_DIR}/{name}", f"/root/.docker/config.d/{name}"
+                    ),
                     "pull_secrets": secrets,
                 }
             )

@@ -190,10 +190,8 @@ class NodeClaimReconciler:
     ) -> None:
         current = claim.get("status") or {}
         patch: dict[str, Any] = {}
-        if instance is not None:
-            patch["providerID"] = instance.provider_id
-            if instance.image_id:
-                patch["imageID"] = instance.image_id
+        if instance is not None and instance.image_id and current.get("imageID") != instance.image_id:
+            patch["imageID"] = instance.image_id
         if node is not None:
             node_status = node.get("status") or {}
             node_name = node["metadata"]["name"]

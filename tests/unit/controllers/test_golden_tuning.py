@@ -1,0 +1,115 @@
+"""Golden files for the tuning Job (urls -> image, volume -> volume) and its config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kaito.api.wire import workspace_from_dict
+from kaito.controllers import tuning
+from kaito.controllers.settings import Settings
+from kaito.presets import default_catalog
+from kaito.render import dump_documents
+
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+SETTINGS = Settings()
+
+
+def _workspace(name: str, tuning_spec: dict[str, Any]) -> Any:
+    return workspace_from_dict(
+        {
+            "apiVersion": "kaito.sh/v1alpha1",
+            "kind": "Workspace",
+            "metadata": {"name": name, "namespace": "default", "uid": "u-1"},
+            "resource": {
+                "instanceType": "Standard_NC6s_v3",
+                "labelSelector": {"matchLabels": {"app": name}},
+            },
+            "tuning": tuning_spec,
+        }
+    )
+
+
+CASES = {
+    "urls-to-image": _workspace(
+        "workspace-tuning-phi-3-mini",
+        {
+            "preset": {"name": "phi-3-mini-4k-instruct"},
+            "method": "qlora",
+            "input": {
+                "urls": [
+                    "https://huggingface.co/datasets/philschmid/dolly-15k-oai-style/resolve/main/"
+                    "data/train-00000-of-00001-54e3756291ca09c6.parquet?download=true"
+                ]
+            },
+            "output": {
+                "image": "myregistry.azurecr.io/adapters/phi-3-dolly:0.0.1",
+                "imagePushSecret": "acr-push",
+            },
+        },
+    ),
+    "volume-to-volume": _workspace(
+        "workspace-tuning-volumes",
+        {
+            "preset": {"name": "phi-3-mini-128k-instruct"},
+            "method": "lora",
+            "config": "my-training-config",
+            "input": {"volumeSource": {"persistentVolumeClaim": {"claimName": "datasets"}}},
+            "output": {"volumeSource": {"persistentVolumeClaim": {"claimName": "adapters"}}},
+        },
+    ),
+}
+
+
+def render_case(ws: Any) -> list[dict[str, Any]]:
+    catalog = default_catalog()
+    preset = catalog.tuning_preset(ws.preset_name)
+    image = catalog.inference_preset(ws.preset_name).image(SETTINGS.preset_registry)
+    sku = catalog.sku(ws.resource.instance_type)
+    objects = []
+    if not ws.tuning.config:
+        objects.append(tuning.default_config_map(ws))
+    objects.append(tuning.tuning_job(ws, preset, image, sku, SETTINGS, revision="1"))
+    return objects
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tuning_manifests_match_golden(case: str) -> None:
+    text = dump_documents(render_case(CASES[case]))
+    path = GOLDEN / f"tuning-{case}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert path.exists(), f"{path} missing; run with UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text()
+
+
+def test_urls_input_downloads_and_image_output_pushes() -> None:
+    configmap, job = render_case(CASES["urls-to-image"])
+    assert "load_in_4bit: true" in configmap["data"]["training_config.yaml"]
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["data-downloader"]
+    urls = pod["initContainers"][0]["env"][0]["value"]
+    assert "train-00000-of-00001" in urls
+    assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-phi-3-mini", "pusher"]
+    assert "--method=qlora" in pod["containers"][0]["command"]
+    assert (
+        "--image=myregistry.azurecr.io/adapters/phi-3-dolly:0.0.1"
+        in pod["containers"][1]["command"]
+    )
+    secrets = {v["name"]: v for v in pod["volumes"]}
+    assert secrets["push-docker-config"]["secret"]["secretName"] == "acr-push"
+    assert pod["restartPolicy"] == "Never"
+
+
+def test_volume_input_and_output_mount_the_users_volumes() -> None:
+    (job,) = render_case(CASES["volume-to-volume"])
+    pod = job["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-volumes"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["data-volume"]["persistentVolumeClaim"] == {"claimName": "datasets"}
+    assert volumes["results-volume"]["persistentVolumeClaim"] == {"claimName": "adapters"}
+    assert volumes["config-volume"]["configMap"]["name"] == "my-training-config"
