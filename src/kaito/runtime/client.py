@@ -24,7 +24,7 @@ import contextlib
 import enum
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -497,7 +497,7 @@ class Client:
         return answer
 
     # -- watch ------------------------------------------------------------------------------
-    async def watch(
+    def watch(
         self,
         rt: ResourceType,
         namespace: str | None = None,
@@ -508,12 +508,18 @@ class Client:
         label_selector: str | None = None,
         field_selector: str | None = None,
         inactivity_timeout: float = 90.0,
-    ) -> AsyncIterator[WatchEvent]:
-        """One watch stream; ends when the server closes it. Use with ``contextlib.aclosing``.
+    ) -> WatchStream:
+        """One watch stream, opened by ``async with`` and iterated with ``async for``::
 
-        Raises the typed error of an ``ERROR`` event (e.g. :class:`~kaito.runtime.errors.Gone`),
-        :class:`WatchInactive` when nothing arrives for ``inactivity_timeout`` seconds, and
-        :class:`~kaito.runtime.errors.TransportError` when the connection breaks.
+            async with client.watch(rt, ns, resource_version=rv, timeout_seconds=300) as events:
+                async for event in events:
+                    ...
+
+        Opening raises if the server refuses (e.g. :class:`~kaito.runtime.errors.Gone`).
+        Iterating ends when the server closes the stream; it raises the typed error of an
+        ``ERROR`` event, :class:`WatchInactive` when nothing (not even a bookmark) arrives for
+        ``inactivity_timeout`` seconds, and :class:`~kaito.runtime.errors.TransportError` when
+        the connection breaks.
         """
         query: Query = [("watch", "true")]
         _selector(query, label_selector, field_selector)
@@ -523,32 +529,71 @@ class Client:
             query.append(("timeoutSeconds", str(timeout_seconds)))
         if allow_bookmarks:
             query.append(("allowWatchBookmarks", "true"))
-        path = rt.path(namespace if rt.namespaced else None)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=self.config.connect_timeout,
-            sock_connect=self.config.connect_timeout,
+        return WatchStream(
+            self, rt.path(namespace if rt.namespaced else None), query, inactivity_timeout
         )
-        response = await self._send("GET", path, query=query, timeout=timeout)
-        try:
-            if response.status != 200:
-                raise self._error(response, await response.read())
-            while True:
-                try:
-                    async with asyncio.timeout(inactivity_timeout):
-                        line = await response.content.readline()
-                except TimeoutError as exc:
-                    raise WatchInactive(f"watch {path}: silent for {inactivity_timeout}s") from exc
-                except (aiohttp.ClientError, OSError) as exc:
-                    raise TransportError(f"watch {path}: {exc!r}") from exc
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type", ""), event.get("object") or {}
-                if kind == "ERROR":
-                    raise error_from_status(int(obj.get("code") or 500), obj)
-                yield WatchEvent(kind, obj)
-        finally:
-            response.close()
+
+
+class WatchStream:
+    """An open watch: an async context manager and an async iterator of :class:`WatchEvent`."""
+
+    def __init__(self, client: Client, path: str, query: Query, inactivity_timeout: float) -> None:
+        self._client = client
+        self.path = path
+        self._query = query
+        self._inactivity_timeout = inactivity_timeout
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> WatchStream:
+        await self.open()
+        return self
+
+    async def open(self) -> None:
+        """Send the watch request; raise if the server does not answer 200."""
+        connect = self._client.config.connect_timeout
+        timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
+        response = await self._client._send("GET", self.path, query=self._query, timeout=timeout)
+        if response.status != 200:
+            try:
+                data = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise TransportError(f"watch {self.path}: {exc!r}") from exc
+            finally:
+                response.close()
+            raise self._client._error(response, data)
+        self._response = response
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the connection (a watch connection cannot go back to the pool)."""
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    def __aiter__(self) -> WatchStream:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        if self._response is None:
+            raise StopAsyncIteration
+        while True:
+            try:
+                async with asyncio.timeout(self._inactivity_timeout):
+                    line = await self._response.content.readline()
+            except TimeoutError as exc:
+                raise WatchInactive(
+                    f"watch {self.path}: silent for {self._inactivity_timeout}s"
+                ) from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                raise TransportError(f"watch {self.path}: {exc!r}") from exc
+            if not line:
+                raise StopAsyncIteration
+            if line.strip():
+                break
+        event = json.loads(line)
+        kind, obj = event.get("type", ""), event.get("object") or {}
+        if kind == "ERROR":
+            raise error_from_status(int(obj.get("code") or 500), obj)
+        return WatchEvent(kind, obj)
