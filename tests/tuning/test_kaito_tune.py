@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from kaito.tuning import ADAPTER_FILES, COMPLETION_MARKER
+from kaito.tuning import ADAPTER_FILES, COMPLETION_MARKER, FAILURE_MARKER
 from kaito.tuning.__main__ import main
 from kaito.tuning.config import parse_training_config
 from kaito.tuning.metrics import TuningMetrics
@@ -91,6 +91,7 @@ def test_qlora_on_cpu_is_a_clear_error(
 ) -> None:
     config = tmp_path / "training_config.yaml"
     config.write_text(training_config(tmp_path / "out", quantized=True))
+    (tmp_path / "out").mkdir()  # the mounted results volume
     stale = tmp_path / "out" / COMPLETION_MARKER
     code = main(
         [
@@ -111,6 +112,8 @@ def test_qlora_on_cpu_is_a_clear_error(
     assert "Traceback" not in err
     assert not stale.exists()
     assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+    failed = (tmp_path / "out" / FAILURE_MARKER).read_text()
+    assert failed.startswith("QLoRA needs a CUDA GPU")  # releases the pusher sidecar
 
 
 def test_default_qlora_config_without_a_config_file(
@@ -128,9 +131,12 @@ def test_user_errors_end_with_one_line(
     config.write_text(training_config(tmp_path / "out"))
     empty = tmp_path / "data"
     empty.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / FAILURE_MARKER).write_text("stale")
     argv = ["--data-dir", str(empty), "--model", str(tiny_model), "--metrics-port", "-1"]
     assert main(["--config", str(config), *argv]) == 2
     assert "no dataset file found under" in capsys.readouterr().err
+    assert (tmp_path / "out" / FAILURE_MARKER).read_text().startswith("no dataset file found")
     assert main(["--config", str(tmp_path / "missing.yaml"), *argv]) == 2
     assert "cannot read the tuning config" in capsys.readouterr().err
     write_parquet(empty / "d.parquet", [{"text": "x"}])

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from kaito.tuning import ADAPTER_FILES, COMPLETION_MARKER
+from kaito.tuning import ADAPTER_FILES, COMPLETION_MARKER, FAILURE_MARKER
 from kaito.tuning.oci import (
     CONFIG_MEDIA_TYPE,
     LAYER_MEDIA_TYPE,
@@ -97,6 +97,13 @@ def test_wait_for_marker(tmp_path: Path) -> None:
     wait_for_marker(marker, stop=stop)  # present already: returns even when stopped
 
 
+def test_failure_marker_ends_the_wait(tmp_path: Path) -> None:
+    failed = tmp_path / FAILURE_MARKER
+    threading.Timer(0.05, failed.write_text, args=("QLoRA needs a CUDA GPU\n",)).start()
+    with pytest.raises(MarkerTimeout, match=r"kaito-tune failed \(QLoRA needs a CUDA GPU\)"):
+        wait_for_marker(tmp_path / COMPLETION_MARKER, failure=failed, poll_interval=0.01)
+
+
 def _pusher(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "kaito.tuning.pusher", "--poll-interval", "0.05", *args],
@@ -161,6 +168,14 @@ def test_sigterm_before_the_marker_pushes_nothing(tmp_path: Path) -> None:
     output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 3, output
     assert "stopped before" in output and "nothing pushed" in output
+
+
+def test_pusher_exits_3_when_kaito_tune_failed(tmp_path: Path) -> None:
+    proc = _pusher("--dir", str(tmp_path), "--image", "127.0.0.1:1/never:v1", "--plain-http")
+    (tmp_path / FAILURE_MARKER).write_text("no dataset file found under /mnt/data\n")
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3, output
+    assert "kaito-tune failed (no dataset file found under /mnt/data); nothing pushed" in output
 
 
 def test_failed_push_exits_1_with_a_message(oci_registry: str, tmp_path: Path) -> None:

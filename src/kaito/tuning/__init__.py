@@ -16,5 +16,9 @@ standard library and PyYAML.
 COMPLETION_MARKER = "fine_tuning_completed.txt"
 """Written to the output directory after the adapter; the pusher waits for it (upstream name)."""
 
+FAILURE_MARKER = "fine_tuning_failed.txt"
+"""Written to an existing output directory when ``kaito-tune`` fails, holding the reason: the
+pusher sidecar then exits instead of waiting for a completion that will never come."""
+
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 """The files that make an adapter, and all that the pusher puts into the image's ``/data``."""

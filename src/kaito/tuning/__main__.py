@@ -5,7 +5,8 @@ Upstream runs ``python3 metrics_server.py & accelerate launch fine_tuning.py`` w
 ``DATASET_FOLDER_PATH`` (default ``/mnt/data``); the same environment variables work here, and
 flags override them. Errors the user can fix end the program with one line on stderr (also
 written to ``/dev/termination-log`` when Kubernetes provides it, so it reaches the pod status) and
-exit status 2; any other failure is logged with its traceback and exits 1.
+exit status 2; any other failure is logged with its traceback and exits 1. Either way the reason
+is also left in ``<output_dir>/fine_tuning_failed.txt`` so that the pusher sidecar stops waiting.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kaito.tuning import defaults
-from kaito.tuning.config import TrainingConfig, load_training_config, parse_training_config
+from kaito.tuning import FAILURE_MARKER, defaults
+from kaito.tuning.config import (
+    DEFAULT_OUTPUT_DIR,
+    TrainingConfig,
+    load_training_config,
+    parse_training_config,
+)
 from kaito.tuning.errors import TuningError
 
 log = logging.getLogger("kaito.tuning")
@@ -83,11 +89,15 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
     return config
 
 
-def _report(message: str) -> None:
+def _report(message: str, output_dir: Path) -> None:
     print(f"kaito-tune: error: {message}", file=sys.stderr, flush=True)
     if TERMINATION_LOG.exists():
         with contextlib.suppress(OSError):
             TERMINATION_LOG.write_text(message)
+    # Only into a directory that exists (the mounted results volume): never create one.
+    if output_dir.is_dir():
+        with contextlib.suppress(OSError):
+            (output_dir / FAILURE_MARKER).write_text(message + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,8 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%m-%d %H:%M:%S",
     )
     metrics = None
+    output_dir: Path = args.output_dir or Path(DEFAULT_OUTPUT_DIR)
     try:
         config = _config(args)
+        output_dir = args.output_dir or config.output_dir
+        (output_dir / FAILURE_MARKER).unlink(missing_ok=True)
         from kaito.tuning.model import check_quantization
 
         check_quantization(config)  # before the metrics port and the heavy imports
@@ -113,11 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("metrics on http://%s:%d/metrics", args.metrics_address, port)
         result = run(config, data_dir=args.data_dir, output_dir=args.output_dir, metrics=metrics)
     except TuningError as err:
-        _report(str(err))
+        _report(str(err), output_dir)
         return 2
     except Exception as err:  # a crash, not a user error: keep the traceback in the log
         log.exception("fine-tuning failed")
-        _report(f"fine-tuning failed: {type(err).__name__}: {err}")
+        _report(f"fine-tuning failed: {type(err).__name__}: {err}", output_dir)
         return 1
     finally:
         if metrics is not None:

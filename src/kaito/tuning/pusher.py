@@ -9,8 +9,8 @@ second for ``<output_dir>/fine_tuning_completed.txt``, builds the one-layer imag
         --model-name phi-3-mini-4k-instruct
 
 It exits 0 once the manifest is pushed, 1 when the push fails, 2 on bad arguments or a missing
-adapter file, and 3 when ``--timeout`` passes or SIGTERM arrives before the marker appears (the
-main container failed, so there is nothing to push).
+adapter file, and 3 when there is nothing to push: kaito-tune left ``fine_tuning_failed.txt``
+instead of the completion marker, ``--timeout`` passed, or SIGTERM arrived first.
 """
 
 from __future__ import annotations
@@ -28,28 +28,36 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kaito.tuning import COMPLETION_MARKER
+from kaito.tuning import COMPLETION_MARKER, FAILURE_MARKER
 from kaito.tuning.oci import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, AdapterImage, build_adapter_image
 
 log = logging.getLogger("kaito.tuning.pusher")
 
 
 class MarkerTimeout(Exception):
-    """The completion marker did not appear in time."""
+    """The completion marker did not appear: timeout, SIGTERM, or kaito-tune failed."""
 
 
 def wait_for_marker(
     marker: Path,
     *,
+    failure: Path | None = None,
     poll_interval: float = 1.0,
     timeout: float | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Block until ``marker`` exists; raise :class:`MarkerTimeout` on timeout or ``stop``."""
+    """Block until ``marker`` exists.
+
+    Raise :class:`MarkerTimeout` when ``failure`` (kaito-tune's failure marker) appears first,
+    on timeout, or when ``stop`` is set.
+    """
     stop = stop or threading.Event()
     deadline = None if timeout is None else clock() + timeout
     while not marker.exists():
+        if failure is not None and failure.exists():
+            reason = failure.read_text(errors="replace").strip()
+            raise MarkerTimeout(f"kaito-tune failed ({reason})")
         if deadline is not None and clock() >= deadline:
             raise MarkerTimeout(f"{marker} did not appear within {timeout:g} s")
         if stop.wait(poll_interval):
@@ -138,7 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     marker = args.wait_path or args.dir / COMPLETION_MARKER
     log.info("waiting for %s", marker)
     try:
-        wait_for_marker(marker, poll_interval=args.poll_interval, timeout=args.timeout, stop=stop)
+        wait_for_marker(
+            marker,
+            failure=args.dir / FAILURE_MARKER,
+            poll_interval=args.poll_interval,
+            timeout=args.timeout,
+            stop=stop,
+        )
     except MarkerTimeout as err:
         print(f"pusher: error: {err}; nothing pushed", file=sys.stderr)
         return 3
