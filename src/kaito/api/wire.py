@@ -138,7 +138,7 @@ def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
             out.extend(_problems(inner, joined))
         return out
     if isinstance(exc, KeyError):
-        return [(path, f"required field {exc.args[0]!r} is missing")]
+        return [(path, "required field is missing")]
     return [(path, str(exc))]
 
 

@@ -135,7 +135,7 @@ class Workspace:
     api_version: str = attrs.field(default=c.API_VERSION_V1BETA1, metadata=meta(always=True))
     kind: str = attrs.field(default=c.WORKSPACE_KIND, metadata=meta(always=True))
     metadata: JSONDict = attrs.field(factory=dict, metadata=meta(always=True))
-    resource: ResourceSpec = attrs.field(factory=ResourceSpec)
+    resource: ResourceSpec = attrs.field(factory=ResourceSpec, metadata=meta(always=True))
     inference: InferenceSpec | None = None
     tuning: TuningSpec | None = None
     status: WorkspaceStatus | None = None

@@ -218,7 +218,7 @@ def _check_tuning(
     out: Collector, ws: Workspace, spec: TuningSpec, sku: GPUConfig | None, cat: Catalog
 ) -> None:
     method = (spec.method or "").lower()
-    if spec.method is None:
+    if not spec.method:
         out.add(missing_field("tuning.method"))
     elif method not in c.TUNING_METHODS:
         out.add(invalid_value(spec.method, "tuning.method"))

@@ -4,7 +4,8 @@ Upstream's webhook returns knative ``apis.FieldError`` values, which render as
 ``<message>: <path>`` -- e.g. ``invalid value: Unsupported inference preset name
 foo: inference.preset.name`` -- and are sent to kubectl prefixed with
 ``validation failed: ``. We keep that rendering so users (and their scripts) see
-the same text. Paths here are the real JSON paths of the offending field.
+the same text. Paths here are the real JSON paths of the offending field. Like knative, errors
+with the same message are merged (paths joined) and the list is sorted by message.
 """
 
 from __future__ import annotations
@@ -71,4 +72,13 @@ class Collector:
             self.warnings.append(text)
 
     def result(self) -> ValidationResult:
-        return ValidationResult([str(e) for e in self.errors], list(self.warnings))
+        return ValidationResult([str(e) for e in merge(self.errors)], list(self.warnings))
+
+
+def merge(errors: list[FieldError]) -> list[FieldError]:
+    """knative's ``merge``: one entry per message with its paths combined and sorted,
+    entries sorted by message -- the order kubectl shows them in."""
+    paths: dict[str, list[str]] = {}
+    for error in errors:
+        paths.setdefault(error.message, []).extend(error.paths)
+    return [FieldError(msg, tuple(sorted(set(paths[msg])))) for msg in sorted(paths)]

@@ -1,0 +1,34 @@
+"""manifests/samples: upstream's examples unchanged, plus ours, all valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kaito.api import workspace_from_dict
+from kaito.api.validation import validate_create
+
+SAMPLES = Path(__file__).parents[3] / "manifests" / "samples"
+EXAMPLES = Path("/work/shared/examples")
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_sample_is_valid(path: Path) -> None:
+    ws = workspace_from_dict(yaml.safe_load(path.read_text()))
+    assert validate_create(ws).errors == []
+
+
+def test_samples_cover_both_versions_and_a_template() -> None:
+    docs = [yaml.safe_load(p.read_text()) for p in SAMPLES.glob("*.yaml")]
+    versions = {d["apiVersion"] for d in docs}
+    assert versions == {"kaito.sh/v1alpha1", "kaito.sh/v1beta1"}
+    assert any("template" in (d.get("inference") or {}) for d in docs)
+    assert sum("tuning" in d for d in docs) >= 2
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason="shared examples not mounted")
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_upstream_examples_copied_unchanged(path: Path) -> None:
+    assert (SAMPLES / path.name).read_bytes() == path.read_bytes()
