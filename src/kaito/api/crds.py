@@ -106,7 +106,7 @@ def workspace_crd() -> dict[str, Any]:
 
 def nodeclaim_crd() -> dict[str, Any]:
     """The ``nodeclaims.karpenter.sh`` CRD (v1), for clusters without Karpenter."""
-    columns = [
+    columns: list[dict[str, Any]] = [
         {
             "name": "Type",
             "type": "string",
