@@ -1,7 +1,7 @@
 """``kaito-inference``: parse the configuration and serve the app with uvicorn.
 
-Exit codes: 0 after a clean shutdown (SIGTERM), 1 when the model failed to load, 2 for a bad
-configuration.
+Exit status: 1 when the model failed to load, 2 for a bad configuration; on SIGTERM uvicorn
+shuts down gracefully (in-flight requests finish, up to 30 s) and then re-raises the signal.
 """
 
 from __future__ import annotations

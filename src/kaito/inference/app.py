@@ -47,11 +47,17 @@ def create_app(
     *,
     on_load_error: Callable[[BaseException], None] | None = None,
 ) -> FastAPI:
-    """Build the app; the model loads in the background once the app starts."""
+    """Build the app; the model loads in the background once the app starts.
+
+    An ``engine`` passed in stays the caller's (loaded once, shared by several apps in tests);
+    one created here is closed when the app shuts down.
+    """
+    owns_engine = engine is None
     engine = engine if engine is not None else create_engine(config)
+    the_engine = engine
     metrics = InferenceMetrics()
     admission = Admission(config.max_concurrent_requests, config.max_queue_size)
-    metrics.track_in_flight(lambda: admission.admitted)
+    metrics.track(in_flight=lambda: admission.admitted, running=lambda: the_engine.running)
     service = Service(engine=engine, config=config, metrics=metrics, admission=admission)
 
     @contextlib.asynccontextmanager
@@ -63,7 +69,8 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await engine.aclose()
+            if owns_engine:
+                await engine.aclose()
 
     app = FastAPI(
         title="kaito-inference",

@@ -80,6 +80,11 @@ class InferenceMetrics:
             "Generation requests admitted and not finished (running or queued).",
             registry=r,
         )
+        self.running = Gauge(
+            "kaito_inference_requests_running",
+            "Generations executing right now (the rest of the in-flight requests wait).",
+            registry=r,
+        )
         self.rejected = Counter(
             "kaito_ratelimit_rejected",
             "Requests rejected with 429 because the queue was full.",
@@ -89,8 +94,9 @@ class InferenceMetrics:
             "kaito_inference_model_loaded", "1 once the model is loaded.", registry=r
         )
 
-    def track_in_flight(self, read: Callable[[], float]) -> None:
-        self.in_flight.set_function(read)
+    def track(self, in_flight: Callable[[], float], running: Callable[[], float]) -> None:
+        self.in_flight.set_function(in_flight)
+        self.running.set_function(running)
 
 
 class MetricsMiddleware:

@@ -105,6 +105,11 @@ class Engine(Protocol):
     def loaded(self) -> bool: ...
 
     @property
+    def running(self) -> int:
+        """Generations executing right now (admitted requests minus those waiting)."""
+        ...
+
+    @property
     def context_length(self) -> int:
         """Maximum prompt plus completion tokens."""
         ...

@@ -88,6 +88,8 @@ class TransformersEngine:
             max_workers=max_concurrency, thread_name_prefix="generate"
         )
         self._state: _Loaded | None = None
+        self._running = 0
+        self._running_lock = threading.Lock()
 
     # -- Engine properties -------------------------------------------------------------------
 
@@ -102,6 +104,10 @@ class TransformersEngine:
     @property
     def loaded(self) -> bool:
         return self._state is not None
+
+    @property
+    def running(self) -> int:
+        return self._running
 
     @property
     def context_length(self) -> int:
@@ -252,7 +258,7 @@ class TransformersEngine:
         state = self._loaded()
         timing = TimingStreamer() if (config.num_beams or 1) == 1 else None
         input_ids = torch.tensor([ids], device=state.model.device)
-        output = state.model.generate(
+        output = self._run_generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
             generation_config=config,
@@ -265,6 +271,16 @@ class TransformersEngine:
         )
         first = timing.first_token_time if timing else None
         return Completion(choices=choices, prompt_tokens=len(ids), first_token_time=first)
+
+    def _run_generate(self, **kwargs: Any) -> Any:
+        """``model.generate`` in a worker thread, counted in :attr:`running`."""
+        with self._running_lock:
+            self._running += 1
+        try:
+            return self._loaded().model.generate(**kwargs)
+        finally:
+            with self._running_lock:
+                self._running -= 1
 
     def _choice(self, new_ids: list[int], params: SamplingParams, max_new: int) -> Choice:
         state = self._loaded()
@@ -345,7 +361,7 @@ class TransformersEngine:
             if cancel.is_set():
                 return
             input_ids = torch.tensor([ids], device=state.model.device)
-            state.model.generate(
+            self._run_generate(
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 generation_config=config,

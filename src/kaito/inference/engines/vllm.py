@@ -57,6 +57,7 @@ class VllmEngine:
         self._context = 0
         self._adapters: list[AdapterSpec] = []
         self._lora: dict[str, Any] = {}
+        self._running = 0
 
     @classmethod
     def from_config(cls, config: InferenceConfig) -> VllmEngine:
@@ -81,6 +82,10 @@ class VllmEngine:
     @property
     def loaded(self) -> bool:
         return self._engine is not None
+
+    @property
+    def running(self) -> int:
+        return self._running
 
     @property
     def context_length(self) -> int:
@@ -173,6 +178,7 @@ class VllmEngine:
     ) -> AsyncIterator[Any]:
         request_id = uuid.uuid4().hex
         finished = False
+        self._running += 1
         try:
             async for output in self._engine.generate(
                 {"prompt_token_ids": list(prompt_ids)}, sampling, request_id, lora_request=lora
@@ -180,6 +186,7 @@ class VllmEngine:
                 finished = output.finished
                 yield output
         finally:
+            self._running -= 1
             if not finished:
                 await self._engine.abort(request_id)
 

@@ -1,0 +1,96 @@
+"""The transformers engine directly: cancellation reaches the worker thread; limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kaito.inference.engines import hf_streaming
+from kaito.inference.engines.base import EngineInputError, SamplingParams
+from kaito.inference.engines.transformers import TransformersEngine
+from tests.inference.helpers import wait_for
+
+
+@pytest.fixture
+def step_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts decoding steps (the engine's cancel check runs once per generated token)."""
+    steps = [0]
+    original = hf_streaming.CancelCriteria.__call__
+
+    def counting(self: Any, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        steps[0] += 1
+        return original(self, input_ids, scores, **kwargs)
+
+    monkeypatch.setattr(hf_streaming.CancelCriteria, "__call__", counting)
+    return steps
+
+
+async def _idle(engine: TransformersEngine) -> bool:
+    return engine.running == 0
+
+
+async def test_closing_a_stream_stops_the_generation(
+    engine: TransformersEngine, step_counter: list[int]
+) -> None:
+    ids = engine.tokenize("stream", add_special_tokens=True)
+    params = SamplingParams(max_new_tokens=1000, min_new_tokens=1000)
+    stream = engine.stream(ids, params)
+    first = await anext(stream)
+    assert first.text
+    assert engine.running == 1
+    await stream.aclose()  # type: ignore[attr-defined]
+    await wait_for(lambda: _idle(engine))
+    assert 0 < step_counter[0] < 1000
+
+
+async def test_cancelling_a_request_stops_the_generation(
+    engine: TransformersEngine, step_counter: list[int]
+) -> None:
+    ids = engine.tokenize("cancel", add_special_tokens=True)
+    task = asyncio.create_task(
+        engine.generate(ids, SamplingParams(max_new_tokens=1000, min_new_tokens=1000))
+    )
+
+    async def started() -> bool:
+        return step_counter[0] > 0
+
+    await wait_for(started)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_for(lambda: _idle(engine))
+    assert step_counter[0] < 1000
+
+
+async def test_greedy_is_deterministic_and_eos_is_reported(engine: TransformersEngine) -> None:
+    ids = engine.tokenize("same", add_special_tokens=True)
+    params = SamplingParams(max_new_tokens=20, do_sample=False)
+    first, second = await asyncio.gather(engine.generate(ids, params), engine.generate(ids, params))
+    assert first.choices == second.choices
+    assert first.prompt_tokens == len(ids)
+    assert first.first_token_time is not None
+
+
+async def test_engine_refuses_what_it_cannot_do(engine: TransformersEngine) -> None:
+    ids = engine.tokenize("x", add_special_tokens=True)
+    with pytest.raises(EngineInputError, match="frequency_penalty"):
+        await engine.generate(ids, SamplingParams(max_new_tokens=2, frequency_penalty=1.0))
+    with pytest.raises(EngineInputError, match="not_a_generate_key"):
+        await engine.generate(
+            ids, SamplingParams(max_new_tokens=2, extra={"not_a_generate_key": 1})
+        )
+    with pytest.raises(EngineInputError, match="num_beams"):
+        engine.stream(ids, SamplingParams(max_new_tokens=2, extra={"num_beams": 2}))
+    assert engine.running == 0
+
+
+def test_no_chat_template_is_a_client_error(engine: TransformersEngine) -> None:
+    template = engine.tokenizer.chat_template
+    engine.tokenizer.chat_template = None
+    try:
+        with pytest.raises(EngineInputError, match="no chat template"):
+            engine.render_chat([{"role": "user", "content": "hi"}])
+    finally:
+        engine.tokenizer.chat_template = template
