@@ -125,6 +125,7 @@ def tuning_job(
                 f"--image={output.image}",
                 f"--model-name={preset.name}",
                 "--docker-config=/root/.docker/config.json",
+                "--timeout=86400",
             ],
             "push_secret": output.image_push_secret or "",
         }
