@@ -1,0 +1,37 @@
+"""Wire the NodeClaim reconciler: NodeClaims of the ``kaito`` nodepool, and their nodes.
+
+A node maps back to its NodeClaim by name: kwok nodes are named after the NodeClaim, AKS
+nodes carry the agent pool (= NodeClaim) name in ``kubernetes.azure.com/agentpool``.
+"""
+
+from __future__ import annotations
+
+from kaito import kinds
+from kaito.api import constants as c
+from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
+from kaito.provisioner.nodeclaim import NODEPOOL
+from kaito.runtime import resources as r
+from kaito.runtime.controller import Controller, Reconciler, Request
+from kaito.runtime.predicates import label_selector
+from kaito.runtime.resources import Object, meta
+
+CONTROLLER_NAME = "nodeclaim"
+WORKERS = 10
+
+
+def node_to_nodeclaim(node: Object) -> list[Request]:
+    metadata = meta(node)
+    labels = metadata.get("labels") or {}
+    if labels.get(INSTANCE_LABEL) == "true":
+        return [Request("", str(metadata.get("name", "")))]
+    pool = labels.get(c.LABEL_AZURE_AGENTPOOL) or labels.get(c.LABEL_AGENTPOOL)
+    if pool and labels.get(c.LABEL_NODEPOOL) == NODEPOOL:
+        return [Request("", pool)]
+    return []
+
+
+def nodeclaim_controller(reconciler: Reconciler, *, workers: int = WORKERS) -> Controller:
+    controller = Controller(CONTROLLER_NAME, reconciler, max_concurrent_reconciles=workers)
+    controller.for_(kinds.NODECLAIM, predicates=[label_selector({c.LABEL_NODEPOOL: NODEPOOL})])
+    controller.watches(r.NODE, node_to_nodeclaim)
+    return controller
