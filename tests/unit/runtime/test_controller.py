@@ -1,0 +1,222 @@
+"""Controller result handling with a fake clock: backoff, requeue_after, terminal errors."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from kaito.runtime import metrics
+from kaito.runtime.clock import FakeClock
+from kaito.runtime.controller import Controller, Request, Result, TerminalError, owner_mapper
+from kaito.runtime.ratelimit import ItemExponentialFailureRateLimiter
+from kaito.runtime.resources import DEPLOYMENT, ResourceType
+
+_names = itertools.count()
+
+
+async def settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+class Script:
+    """A reconciler that plays back outcomes per call and records the calls."""
+
+    def __init__(self, *outcomes: Result | BaseException) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[Request] = []
+
+    async def reconcile(self, request: Request) -> Result:
+        self.calls.append(request)
+        outcome = self.outcomes.pop(0) if self.outcomes else Result()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+def total(name: str, result: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_total", {"controller": name, "result": result}
+    )
+    return value or 0.0
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[..., tuple[Controller, FakeClock]]]:
+    started: list[tuple[Controller, asyncio.Task[None]]] = []
+
+    def start(reconciler: object, **kwargs: object) -> tuple[Controller, FakeClock]:
+        clock = FakeClock()
+        controller = Controller(
+            f"unit-{next(_names)}",
+            reconciler,  # type: ignore[arg-type]
+            rate_limiter=ItemExponentialFailureRateLimiter(0.005, 1000.0),
+            clock=clock,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        started.append((controller, asyncio.ensure_future(controller.run())))
+        return controller, clock
+
+    yield start
+    for controller, task in started:
+        controller.stop()
+        await controller.wait_stopped(1)
+        await asyncio.wait_for(task, 1)
+
+
+async def test_errors_back_off_exponentially_then_success_forgets(running) -> None:
+    script = Script(RuntimeError("a"), RuntimeError("b"), RuntimeError("c"), Result())
+    controller, clock = running(script)
+    request = Request("ns", "obj")
+    controller.queue.add(request)
+    await settle()
+    assert len(script.calls) == 1
+    for n, delay in enumerate([0.005, 0.010, 0.020], start=2):
+        clock.step(delay * 0.99)
+        await settle()
+        assert len(script.calls) == n - 1, f"retry {n} came before its {delay}s backoff"
+        clock.step(delay * 0.01 + 1e-9)
+        await settle()
+        assert len(script.calls) == n
+    assert controller.queue.num_requeues(request) == 0  # forgotten after success
+    assert total(controller.name, "error") == 3
+    assert total(controller.name, "success") == 1
+    errors = metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": controller.name}
+    )
+    assert errors == 3
+
+
+async def test_requeue_after_is_honoured_and_forgets(running) -> None:
+    script = Script(RuntimeError("x"), Result(requeue_after=30.0), Result())
+    controller, clock = running(script)
+    request = Request("ns", "polled")
+    controller.queue.add(request)
+    await settle()
+    clock.step(0.005)
+    await settle()
+    assert len(script.calls) == 2
+    assert controller.queue.num_requeues(request) == 0  # requeue_after forgets the failures
+    clock.step(29.9)
+    await settle()
+    assert len(script.calls) == 2
+    clock.step(0.1 + 1e-6)
+    await settle()
+    assert len(script.calls) == 3
+    assert total(controller.name, "requeue_after") == 1
+
+
+async def test_requeue_uses_the_rate_limiter(running) -> None:
+    script = Script(Result(requeue=True), Result(requeue=True), Result())
+    controller, clock = running(script)
+    controller.queue.add(Request("", "cluster-scoped"))
+    await settle()
+    clock.step(0.005)
+    await settle()
+    clock.step(0.010)
+    await settle()
+    assert len(script.calls) == 3
+    assert total(controller.name, "requeue") == 2
+
+
+async def test_terminal_error_is_not_retried(running) -> None:
+    script = Script(TerminalError("bad spec"))
+    controller, clock = running(script)
+    controller.queue.add(Request("ns", "t"))
+    await settle()
+    clock.step(10_000)
+    await settle()
+    assert len(script.calls) == 1
+    assert controller.queue.waiting == 0 and len(controller.queue) == 0
+    terminal = metrics.registry.get_sample_value(
+        "controller_runtime_terminal_reconcile_errors_total", {"controller": controller.name}
+    )
+    assert terminal == 1
+    assert total(controller.name, "error") == 1
+
+
+async def test_an_exception_does_not_stop_the_worker(running) -> None:
+    script = Script(KeyError("oops"), ZeroDivisionError(), Result(), Result())
+    controller, _ = running(script)
+    for name in ("a", "b", "c", "d"):
+        controller.queue.add(Request("ns", name))
+    await settle()
+    assert [r.name for r in script.calls] == ["a", "b", "c", "d"]  # one worker did them all
+
+
+async def test_one_key_never_runs_twice_at_once(running) -> None:
+    active: set[str] = set()
+    overlaps = 0
+    calls = 0
+
+    async def reconcile(request: Request) -> Result:
+        nonlocal overlaps, calls
+        calls += 1
+        if request.name in active:
+            overlaps += 1
+        active.add(request.name)
+        await asyncio.sleep(0.001)
+        active.discard(request.name)
+        return Result()
+
+    controller, _ = running(reconcile, max_concurrent_reconciles=4)
+    for i in range(200):
+        controller.queue.add(Request("ns", f"k{i % 3}"))
+        if i % 7 == 0:
+            await asyncio.sleep(0.0005)
+    await asyncio.sleep(0.05)
+    assert overlaps == 0
+    assert calls >= 3
+
+
+async def test_reconcile_timeout_counts_and_requeues(running) -> None:
+    async def slow(request: Request) -> Result:
+        await asyncio.sleep(10)
+        return Result()
+
+    controller, _ = running(slow, reconcile_timeout=0.01)
+    controller.queue.add(Request("ns", "slow"))
+    await asyncio.sleep(0.1)
+    timeouts = metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_timeouts_total", {"controller": controller.name}
+    )
+    assert timeouts == 1
+    assert controller.queue.waiting == 1  # rate-limited retry pending
+
+
+def test_owner_mapper_finds_the_controlling_owner_of_the_right_kind() -> None:
+    workspace = ResourceType("kaito.sh", "v1beta1", "Workspace", "workspaces")
+    obj = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "dep",
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "controller": False},
+                {
+                    "apiVersion": "kaito.sh/v1alpha1",
+                    "kind": "Workspace",
+                    "name": "ws",
+                    "controller": True,
+                },
+            ],
+        }
+    }
+    assert owner_mapper(workspace)(obj) == [Request("ns", "ws")]
+    assert owner_mapper(DEPLOYMENT)(obj) == []
+    assert owner_mapper(workspace, owner_namespaced=False)(obj) == [Request("", "ws")]
+
+
+def test_metrics_series_exist_at_zero_before_any_reconcile() -> None:
+    controller = Controller(f"unit-{next(_names)}", Script(), max_concurrent_reconciles=3)
+    for result in ("success", "error", "requeue", "requeue_after"):
+        assert total(controller.name, result) == 0
+    assert (
+        metrics.registry.get_sample_value(
+            "controller_runtime_max_concurrent_reconciles", {"controller": controller.name}
+        )
+        == 3
+    )
+    assert Request("ns", "a").key == "ns/a" and Request("", "n").key == "n"
