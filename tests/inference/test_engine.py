@@ -38,7 +38,7 @@ async def test_closing_a_stream_stops_the_generation(
     params = SamplingParams(max_new_tokens=1000, min_new_tokens=1000)
     stream = engine.stream(ids, params)
     first = await anext(stream)
-    assert first.text
+    assert first.completion_tokens >= 1
     assert engine.running == 1
     await stream.aclose()  # type: ignore[attr-defined]
     await wait_for(lambda: _idle(engine))

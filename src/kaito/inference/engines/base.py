@@ -79,7 +79,10 @@ class Completion:
 
 @attrs.frozen
 class StreamEvent:
-    """A piece of streamed text for choice ``index``; the last event of a choice has a reason."""
+    """A piece of streamed text for choice ``index``; the last event of a choice has a reason.
+
+    The first event of a choice comes with its first token and may have no text yet.
+    """
 
     index: int
     text: str

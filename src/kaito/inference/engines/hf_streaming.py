@@ -23,7 +23,11 @@ from transformers.generation.streamers import BaseStreamer
 
 
 class AsyncTextStreamer(TextIteratorStreamer):
-    """Decoded text pieces into an asyncio queue; ``None`` marks the end (see :meth:`finish`)."""
+    """Decoded text pieces into an asyncio queue; ``None`` marks the end (see :meth:`finish`).
+
+    An empty piece is pushed when the first token is generated: the decoder may hold text back
+    (an incomplete word or character), but time to first token is measured at the token.
+    """
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class AsyncTextStreamer(TextIteratorStreamer):
         if not self.next_tokens_are_prompt:
             if self.first_token_time is None:
                 self.first_token_time = time.monotonic()
+                self._push("")  # the first token, before the decoder has text to show
             self.tokens += value.numel()
             if any(int(t) in self._eos_ids for t in value.reshape(-1).tolist()):
                 self.eos_seen = True

@@ -331,10 +331,12 @@ class TransformersEngine:
         future = loop.run_in_executor(
             self._executor, self._stream_sync, ids, config, streamer, cancel
         )
+        first = True
         try:
             while (piece := await queue.get()) is not None:
                 text = matcher.feed(piece)
-                if text:
+                if text or first:
+                    first = False
                     yield StreamEvent(index, text, streamer.tokens)
                 if matcher.stopped:
                     cancel.set()
