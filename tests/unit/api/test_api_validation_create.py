@@ -644,3 +644,18 @@ def test_preset_names_are_case_insensitive() -> None:
     assert (
         validate_create(edited(INF, "inference.preset.name", "Phi-3-Mini-4K-Instruct")).errors == []
     )
+
+
+def test_warnings_fit_the_api_server_limit() -> None:
+    """The API server may truncate admission warnings longer than 256 characters."""
+    from kaito import presets
+
+    seen = 0
+    for tuning in presets.tuning_presets():
+        for sku in presets.sku_names():
+            data = tuning_dict(instanceType=sku)
+            data["tuning"]["preset"]["name"] = tuning.name
+            for warning in validate_create(workspace_from_dict(data)).warnings:
+                seen += 1
+                assert len(warning) <= 256, warning
+    assert seen > 50
