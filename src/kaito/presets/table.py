@@ -14,7 +14,7 @@ from kaito.presets.catalog import PresetCatalog, default_catalog
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, three spaces apart, no trailing blanks."""
+    """Left-aligned columns, three spaces apart, no trailing blanks or newline (for print())."""
     widths = [len(h) for h in header]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
@@ -22,7 +22,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in [list(header), *rows]
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def _yes(flag: bool) -> str:
