@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,16 @@ def test_vllm_engine_needs_vllm(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("vllm is installed here")
     assert main(["--engine", "vllm"]) == 2
     assert "needs the vllm package" in capsys.readouterr().err
+
+
+def test_the_server_imports_nothing_of_the_operator() -> None:
+    code = (
+        "import sys, kaito.inference.app, kaito.inference.__main__, "
+        "kaito.inference.engines.transformers; "
+        "print(sorted(m for m in sys.modules if m.startswith('kaito.') "
+        "and not m.startswith('kaito.inference')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +95,16 @@ def test_no_chat_template_is_a_client_error(engine: TransformersEngine) -> None:
             engine.render_chat([{"role": "user", "content": "hi"}])
     finally:
         engine.tokenizer.chat_template = template
+
+
+async def test_parallel_generations_match_sequential_ones(model_dir: Path, tmp_path: Path) -> None:
+    engine = TransformersEngine(str(model_dir), adapters_dir=str(tmp_path), max_concurrency=3)
+    await engine.load()
+    try:
+        prompts = [engine.tokenize(p, add_special_tokens=True) for p in ("one", "two", "three")]
+        params = SamplingParams(max_new_tokens=24, do_sample=False)
+        sequential = [await engine.generate(ids, params) for ids in prompts]
+        parallel = await asyncio.gather(*(engine.generate(ids, params) for ids in prompts))
+        assert [c.choices for c in parallel] == [c.choices for c in sequential]
+    finally:
+        await engine.aclose()

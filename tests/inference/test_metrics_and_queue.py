@@ -68,6 +68,12 @@ async def test_queue_full_gives_429(make_client: ClientFactory) -> None:
         await wait_for(both_admitted)
         refused = await client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
         refused_chat = await client.post("/chat", json={"prompt": "x"})
+        refused_stream = await client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "x"}], "stream": True},
+        )
+        assert refused_stream.status_code == 429
+        assert refused_stream.headers["content-type"] == "application/json"
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["type"] == "rate_limit_error"
@@ -79,7 +85,7 @@ async def test_queue_full_gives_429(make_client: ClientFactory) -> None:
         results = await asyncio.gather(*running)
         assert [r.status_code for r in results] == [200, 200]
         text = await scrape(client)
-        assert metric(text, "kaito_ratelimit_rejected_total") == 2
+        assert metric(text, "kaito_ratelimit_rejected_total") == 3
         assert metric(text, "kaito_inference_requests_in_flight") == 0
         again = await client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
         assert again.status_code == 200
