@@ -1,0 +1,89 @@
+"""Flags and set-up shared by ``kaito manager`` and ``kaito provisioner``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kaito.runtime.manager import Manager
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str | float) -> float:
+    """Go-style durations (``10h``, ``90s``, ``1m30s``) or plain seconds, in seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text.strip())
+    if not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 5m, 10h)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def add_manager_flags(parser: argparse.ArgumentParser, *, lease_name: str) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig (default: $KUBECONFIG, then the in-cluster service account)",
+    )
+    parser.add_argument("--metrics-bind-address", default=":8080", help="'0' disables metrics")
+    parser.add_argument("--health-probe-bind-address", default=":8081")
+    parser.add_argument("--leader-elect", action="store_true", help="enable leader election")
+    parser.add_argument(
+        "--leader-election-namespace",
+        default=os.environ.get("SYSTEM_NAMESPACE", "kaito-system"),
+    )
+    parser.add_argument("--leader-election-id", default=lease_name, help="Lease name")
+    parser.add_argument("--kube-client-qps", type=float, default=30.0)
+    parser.add_argument("--kube-client-burst", type=int, default=50)
+    parser.add_argument(
+        "--sync-period", default="10h", help="resync every cached object this often (e.g. 10h)"
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+
+
+def _address(value: str) -> str | None:
+    if value in ("0", ""):
+        return None
+    return f"0.0.0.0{value}" if value.startswith(":") else value
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def build_manager(args: argparse.Namespace) -> Manager:
+    from kaito.runtime.client import Client, ClientConfig
+    from kaito.runtime.leader import LeaderElectionConfig
+    from kaito.runtime.manager import Manager
+
+    client = await Client.from_environment(
+        args.kubeconfig,
+        config=ClientConfig(qps=args.kube_client_qps, burst=args.kube_client_burst),
+    )
+    election = (
+        LeaderElectionConfig(name=args.leader_election_id, namespace=args.leader_election_namespace)
+        if args.leader_elect
+        else None
+    )
+    return Manager(
+        client,
+        leader_election=election,
+        metrics_address=_address(args.metrics_bind_address),
+        health_address=_address(args.health_probe_bind_address),
+        sync_period=args.sync_period,
+    )

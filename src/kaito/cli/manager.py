@@ -1,0 +1,91 @@
+"""``kaito manager``: the workspace controller, the admission webhook, metrics and probes.
+
+Flags follow upstream's ``cmd/workspace`` (``--metrics-bind-address``,
+``--health-probe-bind-address``, ``--leader-elect``, ``--kube-client-qps`` ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+from kaito.cli.common import add_manager_flags, build_manager, configure_logging, parse_duration
+
+log = logging.getLogger("kaito.manager")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("manager", help="run the workspace controller and webhook")
+    add_manager_flags(parser, lease_name="kaito-manager")
+    parser.add_argument("--workers", type=int, default=5, help="concurrent Workspace reconciles")
+    parser.add_argument(
+        "--disable-node-auto-provisioning",
+        action="store_true",
+        help="never create NodeClaims: use existing GPU nodes that match labelSelector (BYO)",
+    )
+    parser.add_argument(
+        "--preset-registry",
+        default=os.environ.get("PRESET_REGISTRY_NAME"),
+        help="registry of the preset model images (env PRESET_REGISTRY_NAME)",
+    )
+    parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
+    parser.add_argument(
+        "--webhook-port", type=int, default=9443, help="HTTPS port of the admission webhook"
+    )
+    parser.add_argument(
+        "--webhook-host", default="0.0.0.0", help="address the admission webhook listens on"
+    )
+    parser.add_argument(
+        "--webhook-service",
+        default=None,
+        help="namespace/name of the Service in front of the webhook (in a cluster); "
+        "without it the apiserver calls https://<webhook-host>:<webhook-port> directly",
+    )
+    parser.add_argument("--disable-webhook", action="store_true", help="do not serve admission")
+    parser.set_defaults(handler=run)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from kaito import kinds
+    from kaito.controllers.metrics import WorkspaceCollector
+    from kaito.controllers.settings import Settings
+    from kaito.controllers.setup import workspace_controller
+    from kaito.controllers.webhook import register_webhook
+    from kaito.controllers.workspace import WorkspaceReconciler
+    from kaito.presets import default_catalog
+    from kaito.runtime.events import EventRecorder
+    from kaito.runtime.leader import LeaderElectionLost
+    from kaito.runtime.metrics import registry
+
+    manager = await build_manager(args)
+    settings = Settings.from_env(
+        preset_registry=args.preset_registry,
+        cloud=args.cloud,
+        node_auto_provisioning=not args.disable_node_auto_provisioning,
+    )
+    catalog = default_catalog()
+    recorder = EventRecorder(manager.client, component="kaito-workspace")
+    reconciler = WorkspaceReconciler(
+        manager.client, manager.cache, settings=settings, catalog=catalog, recorder=recorder
+    )
+    manager.add(workspace_controller(reconciler, workers=args.workers))
+    registry.register(WorkspaceCollector(lambda: manager.cache.list(kinds.WORKSPACE)))
+    if not args.disable_webhook:
+        await register_webhook(manager, args, settings)
+    try:
+        await manager.run()
+    except LeaderElectionLost as exc:
+        log.error("leader election lost, exiting so the pod restarts: %s", exc)
+        return 1
+    finally:
+        await recorder.close()
+        await manager.client.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    args.sync_period = parse_duration(args.sync_period)
+    return asyncio.run(_main(args))
