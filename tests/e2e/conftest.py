@@ -125,6 +125,15 @@ class Operator:
     def stop(self) -> None:
         self.manager.stop()
         self.provisioner.stop()
+        # The manager registered a cluster-wide webhook pointing at itself; with it gone,
+        # that configuration would make every later Workspace write fail.
+        self.plane.kubectl(
+            "delete",
+            "validatingwebhookconfiguration",
+            "validation.workspace.kaito.sh",
+            "--ignore-not-found",
+            check=False,
+        )
 
     def logs(self) -> str:
         return (
@@ -144,7 +153,7 @@ def install_crds(plane: ControlPlane) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:

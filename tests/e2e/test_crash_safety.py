@@ -30,7 +30,11 @@ def crash_operator(
 ) -> Iterator[Operator]:
     """A dedicated manager (resync every 5 s) so the shared one is not killed."""
     install_crds(control_plane)
-    op = Operator(control_plane, tmp_path_factory.mktemp("crash"), ["--sync-period=5s"])
+    op = Operator(
+        control_plane,
+        tmp_path_factory.mktemp("crash"),
+        ["--sync-period=5s", "--disable-webhook"],
+    )
     op.start()
     try:
         yield op

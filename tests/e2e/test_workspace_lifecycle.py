@@ -31,7 +31,10 @@ def test_inference_example_becomes_ready_and_shows_columns(
     ready = wait_ready(control_plane, name, namespace)
     assert ready["status"]["workerNodes"]
 
-    table = control_plane.kubectl("get", "workspace", name, "-n", namespace).stdout.splitlines()
+    # v1alpha1, as in upstream's quick start (discovery prefers v1beta1 for plain `workspace`)
+    table = control_plane.kubectl(
+        "get", "workspaces.v1alpha1.kaito.sh", name, "-n", namespace
+    ).stdout.splitlines()
     assert table[0].split() == [
         "NAME",
         "INSTANCE",
@@ -41,6 +44,20 @@ def test_inference_example_becomes_ready_and_shows_columns(
         "AGE",
     ]
     assert table[1].split()[:5] == [name, "Standard_NC6s_v3", "True", "True", "True"]
+    beta = control_plane.kubectl("get", "workspace", name, "-n", namespace).stdout.splitlines()
+    assert beta[0].split() == [
+        "NAME",
+        "INSTANCE",
+        "RESOURCEREADY",
+        "INFERENCEREADY",
+        "JOBSTARTED",
+        "WORKSPACESUCCEEDED",
+        "TARGETNODECOUNT",
+        "STATE",
+        "AGE",
+    ]
+    assert beta[1].split()[:4] == [name, "Standard_NC6s_v3", "True", "True"]
+    assert beta[1].split()[4:7] == ["True", "1", "Ready"]
 
     svc = control_plane.kubectl("get", "svc", name, "-n", namespace).stdout.splitlines()
     assert svc[1].split()[1] == "ClusterIP"
@@ -187,5 +204,7 @@ def test_image_pull_failure_shows_a_reason(
     cond = wait_until(failing, what="InferenceReady False")
     assert cond["reason"] == "ImagePullError"
     assert "unauthorized" in cond["message"]
-    table = control_plane.kubectl("get", "workspace", name, "-n", namespace).stdout.splitlines()
+    table = control_plane.kubectl(
+        "get", "workspaces.v1alpha1.kaito.sh", name, "-n", namespace
+    ).stdout.splitlines()
     assert table[1].split()[2:5] == ["True", "False", "False"]

@@ -80,7 +80,6 @@ async def _main(args: argparse.Namespace) -> int:
         log.error("leader election lost, exiting so the pod restarts: %s", exc)
         return 1
     finally:
-        await recorder.close()
         await manager.client.close()
     return 0
 

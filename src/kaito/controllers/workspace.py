@@ -88,7 +88,7 @@ class WorkspaceReconciler:
         verdict = validate_create(ws, node_auto_provisioning=self.settings.node_auto_provisioning)
         if verdict.errors:
             message = "; ".join(verdict.errors)
-            self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
+            await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
             await self._write_status(obj, [self._invalid(message)])
             return Result()
 
@@ -149,7 +149,7 @@ class WorkspaceReconciler:
                 await self.client.delete(kinds.NODECLAIM, metadata["name"])
             except NotFound:
                 continue
-            self.recorder.event(
+            await self.recorder.event(
                 obj, "Normal", "NodeClaimDeleted", f"Deleting NodeClaim {metadata['name']}"
             )
         if claims:
@@ -221,7 +221,7 @@ class WorkspaceReconciler:
             ws.namespace,
         )
         if current is not None and current != str(number):
-            self.recorder.event(
+            await self.recorder.event(
                 obj, "Normal", "RevisionUpdated", f"Workspace spec changed: revision {number}"
             )
         return str(number)
@@ -275,10 +275,10 @@ class WorkspaceReconciler:
                 except AlreadyExists:
                     continue
                 except Invalid as exc:
-                    self.recorder.event(obj, "Warning", "NodeClaimCreationFailed", str(exc))
+                    await self.recorder.event(obj, "Warning", "NodeClaimCreationFailed", str(exc))
                     raise
                 claims.append(created)
-                self.recorder.event(
+                await self.recorder.event(
                     obj,
                     "Normal",
                     "NodeClaimCreated",
@@ -328,7 +328,7 @@ class WorkspaceReconciler:
             if needs_apply(manifest, observed):
                 current = await self.client.apply(rt, manifest, field_manager=FIELD_MANAGER)
                 verb = "Created" if observed is None else "Updated"
-                self.recorder.event(
+                await self.recorder.event(
                     obj, "Normal", f"{manifest['kind']}{verb}", f"{verb} {manifest['kind']} {name}"
                 )
             if rt in (r.DEPLOYMENT, r.STATEFUL_SET):
@@ -381,6 +381,9 @@ class WorkspaceReconciler:
             patch["workerNodes"] = list(worker_nodes)
         if state is not None and state != current.get("state"):
             patch["state"] = state
+        target = ws_target_nodes(obj)
+        if worker_nodes is not None and current.get("targetNodeCount") != target:
+            patch["targetNodeCount"] = target
         if not patch:
             return
         try:
@@ -394,6 +397,12 @@ class WorkspaceReconciler:
                 "status of %s/%s not written: %s", metadata.get("namespace"), metadata["name"], exc
             )
             raise
+
+
+def ws_target_nodes(obj: dict[str, Any]) -> int:
+    """``status.targetNodeCount``: the nodes the Workspace runs on (``resource.count``)."""
+    count = (obj.get("resource") or {}).get("count")
+    return int(count) if count else 1
 
 
 def _selector(labels: dict[str, str]) -> str:

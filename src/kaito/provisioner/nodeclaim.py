@@ -163,13 +163,13 @@ class NodeClaimReconciler:
                 claim,
                 [("Launched", "False", reason, str(exc.message)[:1024])],
             )
-            self.recorder.event(claim, "Warning", "LaunchFailed", f"{name}: {exc}"[:1024])
+            await self.recorder.event(claim, "Warning", "LaunchFailed", f"{name}: {exc}"[:1024])
             if exc.retryable:
                 raise RetryLater(f"launching {name}: {exc}") from exc
             log.warning("NodeClaim %s cannot launch (not retried): %s", name, exc)
             self._refused.add((name, claim["metadata"].get("uid", "")))
             return None
-        self.recorder.event(
+        await self.recorder.event(
             claim, "Normal", "Launched", f"Launched {request.instance_type} instance {name}"
         )
         return instance
@@ -190,7 +190,11 @@ class NodeClaimReconciler:
     ) -> None:
         current = claim.get("status") or {}
         patch: dict[str, Any] = {}
-        if instance is not None and instance.image_id and current.get("imageID") != instance.image_id:
+        if (
+            instance is not None
+            and instance.image_id
+            and current.get("imageID") != instance.image_id
+        ):
             patch["imageID"] = instance.image_id
         if node is not None:
             node_status = node.get("status") or {}
@@ -269,7 +273,9 @@ class NodeClaimReconciler:
         except InstanceNotFound:
             pass
         except CloudError as exc:
-            self.recorder.event(claim, "Warning", "TerminationFailed", f"{name}: {exc}"[:1024])
+            await self.recorder.event(
+                claim, "Warning", "TerminationFailed", f"{name}: {exc}"[:1024]
+            )
             raise RetryLater(f"deleting instance {name}: {exc}") from exc
         node_name = (claim.get("status") or {}).get("nodeName")
         if node_name:
@@ -291,4 +297,6 @@ class NodeClaimReconciler:
             return
         except ApiError:
             raise
-        self.recorder.event(claim, "Normal", "Terminated", f"Deleted instance and node {name}")
+        await self.recorder.event(
+            claim, "Normal", "Terminated", f"Deleted instance and node {name}"
+        )
