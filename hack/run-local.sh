@@ -64,7 +64,7 @@ if ! kubectl wait --for=condition=WorkspaceReady workspace/workspace-phi-3-mini 
   "$kaito" status workspace-phi-3-mini --kubeconfig="$KUBECONFIG" || true
   exit 1
 fi
-kubectl get workspace workspace-phi-3-mini
+kubectl get workspaces.v1alpha1.kaito.sh workspace-phi-3-mini
 echo
 kubectl get svc workspace-phi-3-mini
 cat <<MSG

@@ -37,6 +37,15 @@ POD_CIDR = "10.244.0.0/16"
 KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
 
 
+IDENTITIES: dict[str, tuple[str, str | None]] = {
+    "admin": ("kaito-admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "scheduler": ("system:kube-scheduler", None),
+    "kwok": ("kwok-controller", "system:masters"),
+}
+"""Client certificate identities (CN, O) of the kubeconfig each component uses."""
+
+
 class ControlPlaneError(RuntimeError):
     """A component did not start or did not become ready; the message names its log."""
 
@@ -157,16 +166,16 @@ class ControlPlane:
             server=True,
         )
         certs.make_service_account_keys(self.pki)
-        identities = {
-            "admin": ("kaito-admin", "system:masters"),
-            "controller-manager": ("system:kube-controller-manager", None),
-            "scheduler": ("system:kube-scheduler", None),
-            "kwok": ("kwok-controller", "system:masters"),
-        }
-        for stem, (user, group) in identities.items():
-            pair = certs.issue(ca, self.pki, stem, common_name=user, organization=group)
+        for stem, (user, group) in IDENTITIES.items():
+            certs.issue(ca, self.pki, stem, common_name=user, organization=group)
+
+    def _write_kubeconfigs(self) -> None:
+        """Kubeconfigs for this start's apiserver port (the port may differ between starts)."""
+        ca = self.pki / "ca.crt"
+        for stem, (user, _group) in IDENTITIES.items():
+            pair = certs.KeyPair(self.pki / f"{stem}.crt", self.pki / f"{stem}.key")
             path = self.kubeconfig if stem == "admin" else self.workdir / f"{stem}.kubeconfig"
-            path.write_text(_kubeconfig(self.server, ca.cert, pair, user))
+            path.write_text(_kubeconfig(self.server, ca, pair, user))
             path.chmod(0o600)
 
     def _argv(self, component: str) -> list[str]:
@@ -318,6 +327,7 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.pki / "ca.crt").exists():
             self._write_pki()
+        self._write_kubeconfigs()
         try:
             self._spawn("etcd")
             self._wait("etcd", f"{self.etcd_url}/health", timeout, tls=False)
