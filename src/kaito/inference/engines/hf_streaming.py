@@ -48,12 +48,12 @@ class AsyncTextStreamer(TextIteratorStreamer):
 
     def put(self, value: torch.Tensor) -> None:
         if not self.next_tokens_are_prompt:
-            if self.first_token_time is None:
-                self.first_token_time = time.monotonic()
-                self._push("")  # the first token, before the decoder has text to show
             self.tokens += value.numel()
             if any(int(t) in self._eos_ids for t in value.reshape(-1).tolist()):
                 self.eos_seen = True
+            if self.first_token_time is None:
+                self.first_token_time = time.monotonic()
+                self._push("")  # the first token, before the decoder has text to show
         super().put(value)  # type: ignore[no-untyped-call]
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
