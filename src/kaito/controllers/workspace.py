@@ -27,6 +27,7 @@ from kaito.controllers.diff import needs_apply
 from kaito.controllers.nodes import NodePlan, plan_nodes, selector_text
 from kaito.controllers.settings import Settings
 from kaito.controllers.status import Cond
+from kaito.controllers.tuning_sync import sync_tuning
 from kaito.controllers.workload import owner_reference, workspace_labels
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
@@ -96,8 +97,27 @@ class WorkspaceReconciler:
         resolved = desired.resolve(ws, self.catalog, self.settings)
         plan, resource = await self._sync_nodes(ws, obj, resolved)
         if ws.tuning is not None:
-            # Tuning Jobs are rendered by the tuning controller; here we only report.
-            job = self.cache.get(r.JOB, ws.name, ws.namespace)
+            job = None
+            if resource.is_true:
+                outcome = await sync_tuning(
+                    ws,
+                    obj,
+                    rev,
+                    client=self.client,
+                    cache=self.cache,
+                    catalog=self.catalog,
+                    settings=self.settings,
+                    recorder=self.recorder,
+                )
+                if outcome.problem is not None:
+                    await self.recorder.event(
+                        obj, "Warning", c.REASON_INVALID_SPEC, outcome.problem
+                    )
+                    await self._write_status(obj, [self._invalid(outcome.problem)])
+                    return Result()
+                job = outcome.job
+            else:
+                job = self.cache.get(r.JOB, ws.name, ws.namespace)
             pods = self._pods(ws)
             conds, state = status.tuning_conditions(job, pods, resource)
             await self._write_status(obj, [resource, *conds], plan.worker_nodes, state)

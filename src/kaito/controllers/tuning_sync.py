@@ -1,0 +1,101 @@
+"""Create (or re-create) the tuning Job of a tuning Workspace.
+
+Jobs are immutable where it matters (the pod template), so a new Workspace revision
+(changed input, output or config) deletes the old Job in the foreground and the next
+reconcile creates the new one, as upstream does. A user-named ``tuning.config`` ConfigMap
+is validated with upstream's rules first; problems become an InvalidSpec condition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import attrs
+
+from kaito.api import constants as c
+from kaito.api.catalog import Catalog
+from kaito.api.tuning_config import validate_tuning_configmap
+from kaito.api.workspace import Workspace
+from kaito.controllers import tuning
+from kaito.controllers.diff import needs_apply
+from kaito.controllers.settings import Settings
+from kaito.runtime import resources as r
+from kaito.runtime.client import Client
+from kaito.runtime.errors import AlreadyExists, NotFound
+from kaito.runtime.events import EventRecorder
+from kaito.runtime.informer import InformerCache
+
+FIELD_MANAGER = "kaito-workspace"
+
+
+@attrs.frozen
+class TuningOutcome:
+    job: dict[str, Any] | None
+    """The Job as it exists now (None while an old revision is being replaced)."""
+    problem: str | None = None
+    """Why the Workspace cannot be tuned as written (becomes InvalidSpec)."""
+
+
+async def sync_tuning(
+    ws: Workspace,
+    obj: dict[str, Any],
+    revision: str,
+    *,
+    client: Client,
+    cache: InformerCache,
+    catalog: Catalog,
+    settings: Settings,
+    recorder: EventRecorder,
+) -> TuningOutcome:
+    assert ws.tuning is not None
+    name = ws.preset_name or ""
+    preset = catalog.tuning_preset(name)
+    serving = catalog.inference_preset(name)
+    if preset is None or serving is None:
+        return TuningOutcome(None, f"Unsupported tuning preset name {name}")
+    method = (ws.tuning.method or c.TUNING_METHOD_LORA).lower()
+    if ws.tuning.config:
+        configmap = cache.get(r.CONFIG_MAP, ws.tuning.config, ws.namespace)
+        if configmap is None:
+            return TuningOutcome(
+                None,
+                f"ConfigMap '{ws.tuning.config}' specified in 'config' not found in "
+                f"namespace '{ws.namespace}'",
+            )
+        errors = validate_tuning_configmap(configmap, method)
+        if errors:
+            return TuningOutcome(None, "; ".join(errors))
+    else:
+        default = tuning.default_config_map(ws)
+        observed = cache.get(r.CONFIG_MAP, default["metadata"]["name"], ws.namespace)
+        if needs_apply(default, observed):
+            await client.apply(r.CONFIG_MAP, default, field_manager=FIELD_MANAGER)
+
+    existing = cache.get(r.JOB, ws.name, ws.namespace)
+    if existing is not None:
+        annotations = (existing.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(c.ANNOTATION_WORKSPACE_REVISION) == revision:
+            return TuningOutcome(existing)
+        if not (existing.get("metadata") or {}).get("deletionTimestamp"):
+            with contextlib.suppress(NotFound):
+                await client.delete(r.JOB, ws.name, ws.namespace, propagation_policy="Foreground")
+            await recorder.event(
+                obj, "Normal", "JobRecreating", f"Workspace revision {revision}: re-running the Job"
+            )
+        return TuningOutcome(None)
+
+    sku = (
+        catalog.sku(ws.resource.instance_type, settings.cloud)
+        if ws.resource.instance_type
+        else None
+    )
+    job = tuning.tuning_job(
+        ws, preset, serving.image(settings.preset_registry), sku, settings, revision
+    )
+    try:
+        created = await client.create(r.JOB, job, ws.namespace)
+    except AlreadyExists:
+        return TuningOutcome(cache.get(r.JOB, ws.name, ws.namespace))
+    await recorder.event(obj, "Normal", "JobCreated", f"Created tuning Job {ws.name}")
+    return TuningOutcome(created)
