@@ -4,8 +4,9 @@ Mirrors client-go ``tools/cache/shared_informer.go`` (``sharedIndexInformer``) a
 controller-runtime's cache (``pkg/cache``):
 
 * the reflector feeds the store, and each change is then handed to every registered handler
-  in order (client-go's ``RealFIFO`` delivery): ``on_add``, ``on_update(old, new)``,
-  ``on_delete(last_state)``; a relist turns vanished keys into deletes;
+  in the order it happened, a relist in list order (client-go's ``RealFIFO`` delivery):
+  ``on_add``, ``on_update(old, new)``, ``on_delete(last_state)``; a relist turns vanished
+  keys into deletes;
 * a handler registered after the first sync first receives an add for every cached object;
 * an optional resync period re-delivers every cached object as ``on_update(obj, obj)``;
 * ``has_synced`` becomes true once the first list is in the store;
@@ -158,30 +159,29 @@ class Informer:
 
     def replace(self, items: list[Object], resource_version: str) -> None:
         changes = self.store.replace(self._prepared(item) for item in items)
-        for handler in list(self._handlers):
-            if handler.on_add is not None:
-                for obj in changes.added:
-                    self._call(handler.on_add, obj)
-            if handler.on_update is not None:
-                for old, new in changes.updated:
-                    self._call(handler.on_update, old, new)
-            if handler.on_delete is not None:
-                for obj in changes.deleted:
-                    self._call(handler.on_delete, obj)
+        handlers = list(self._handlers)
+        for old, new in changes.upserted:
+            self._dispatch(handlers, old, new)
+        for gone in changes.deleted:
+            for handler in handlers:
+                if handler.on_delete is not None:
+                    self._call(handler.on_delete, gone)
         self._synced.set()
+
+    def _dispatch(self, handlers: list[EventHandler], old: Object | None, new: Object) -> None:
+        for handler in handlers:
+            if old is None:
+                if handler.on_add is not None:
+                    self._call(handler.on_add, new)
+            elif handler.on_update is not None:
+                self._call(handler.on_update, old, new)
 
     def add(self, obj: Object) -> None:
         self.update(obj)
 
     def update(self, obj: Object) -> None:
         obj = self._prepared(obj)
-        old = self.store.upsert(obj)
-        for handler in list(self._handlers):
-            if old is None:
-                if handler.on_add is not None:
-                    self._call(handler.on_add, obj)
-            elif handler.on_update is not None:
-                self._call(handler.on_update, old, obj)
+        self._dispatch(list(self._handlers), self.store.upsert(obj), obj)
 
     def delete(self, obj: Object) -> None:
         obj = self._prepared(obj)

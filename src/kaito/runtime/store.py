@@ -65,11 +65,18 @@ def index_by_label(label: str, *, with_namespace: bool = False) -> IndexFunc:
 class Changes:
     """What a full replace did, in client-go order: list items first, then deletions."""
 
-    added: list[Object] = attrs.field(factory=list)
-    updated: list[tuple[Object, Object]] = attrs.field(factory=list)
-    """``(old, new)`` pairs for keys that were known before the relist."""
+    upserted: list[tuple[Object | None, Object]] = attrs.field(factory=list)
+    """``(old, new)`` per listed object, in list order; ``old`` is None for new keys."""
     deleted: list[Object] = attrs.field(factory=list)
     """Last known state of keys that the relist no longer contains."""
+
+    @property
+    def added(self) -> list[Object]:
+        return [new for old, new in self.upserted if old is None]
+
+    @property
+    def updated(self) -> list[tuple[Object, Object]]:
+        return [(old, new) for old, new in self.upserted if old is not None]
 
 
 class Store:
@@ -164,11 +171,7 @@ class Store:
         for obj in objects:
             key = self._key_func(obj)
             seen.add(key)
-            old = self.upsert(obj)
-            if old is None:
-                changes.added.append(obj)
-            else:
-                changes.updated.append((old, obj))
+            changes.upserted.append((self.upsert(obj), obj))
         for key in [k for k in self._items if k not in seen]:
             old = self.delete_key(key)
             if old is not None:
