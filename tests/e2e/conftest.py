@@ -98,14 +98,22 @@ class OperatorProcess:
 class Operator:
     """kaito's manager and provisioner running against one control plane."""
 
-    def __init__(self, plane: ControlPlane, log_dir: Path, manager_args: list[str]) -> None:
-        kubeconfig = f"--kubeconfig={plane.kubeconfig}"
+    def __init__(
+        self,
+        plane: ControlPlane,
+        log_dir: Path,
+        manager_args: list[str],
+        *,
+        manager_kubeconfig: Path | None = None,
+        provisioner_kubeconfig: Path | None = None,
+        provisioner_args: tuple[str, ...] = (),
+    ) -> None:
         self.plane = plane
         self.manager = OperatorProcess(
             "manager",
             [
                 "manager",
-                kubeconfig,
+                f"--kubeconfig={manager_kubeconfig or plane.kubeconfig}",
                 "--webhook-host=127.0.0.1",
                 f"--webhook-port={free_port()}",
                 *manager_args,
@@ -114,7 +122,13 @@ class Operator:
         )
         self.provisioner = OperatorProcess(
             "provisioner",
-            ["provisioner", kubeconfig, "--provider=kwok", "--boot-delay=1"],
+            [
+                "provisioner",
+                f"--kubeconfig={provisioner_kubeconfig or plane.kubeconfig}",
+                "--provider=kwok",
+                "--boot-delay=1",
+                *provisioner_args,
+            ],
             log_dir,
         )
 
