@@ -110,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     "InformerCache": "informer",
     "EventHandler": "informer",
     "CacheSyncTimeout": "informer",
+    "CacheNotSynced": "informer",
     "ReflectorConfig": "reflector",
     "Store": "store",
     "index_by_label": "store",
@@ -200,6 +201,7 @@ if TYPE_CHECKING:
     from kaito.runtime.errors import TooManyRequests as TooManyRequests
     from kaito.runtime.errors import TransportError as TransportError
     from kaito.runtime.events import EventRecorder as EventRecorder
+    from kaito.runtime.informer import CacheNotSynced as CacheNotSynced
     from kaito.runtime.informer import CacheSyncTimeout as CacheSyncTimeout
     from kaito.runtime.informer import EventHandler as EventHandler
     from kaito.runtime.informer import Informer as Informer

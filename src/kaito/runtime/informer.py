@@ -58,6 +58,11 @@ class EventHandler:
     on_delete: Callable[[Object], None] | None = None
 
 
+class CacheNotSynced(Exception):
+    """A cached read of a type whose informer has not finished its first list: retry later
+    (a reconciler that raises it is retried with backoff) instead of trusting an empty cache."""
+
+
 class CacheSyncTimeout(Exception):
     """Informers did not finish their first list in time (controller-runtime:
     "timed out waiting for cache to be synced")."""
@@ -303,6 +308,9 @@ class InformerCache:
         self._started = False
 
     # -- cached reads -----------------------------------------------------------------------
+    # Reads use the all-namespaces informer of the type (or the one for that namespace); a type
+    # nobody watches gets an informer on first read, and reads raise CacheNotSynced until it
+    # has synced, because an empty cache must never be mistaken for "nothing exists".
     def get(self, rt: ResourceType, name: str, namespace: str | None = None) -> Object | None:
         """The cached object from the all-namespaces (or the namespace's) informer of ``rt``."""
         informer = self._reader(rt, namespace)
@@ -330,8 +338,13 @@ class InformerCache:
         return objects
 
     def _reader(self, rt: ResourceType, namespace: str | None) -> Informer:
+        informer: Informer | None = None
         for key in (_Key(rt, None, None, None), _Key(rt, namespace, None, None)):
             informer = self._informers.get(key)
             if informer is not None:
-                return informer
-        return self.informer(rt, namespace=namespace)
+                break
+        if informer is None:
+            informer = self.informer(rt, namespace=namespace)
+        if not informer.has_synced:
+            raise CacheNotSynced(f"the {rt.kind} cache has not synced yet")
+        return informer

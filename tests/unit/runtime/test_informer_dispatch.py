@@ -106,3 +106,21 @@ async def test_periodic_resync_redelivers_every_object() -> None:
         await asyncio.sleep(0)
     assert sorted(seen.log) == [("update", "a", "1", "1"), ("update", "b", "1", "1")]
     loop.cancel()
+
+
+def test_cached_reads_refuse_an_unsynced_cache() -> None:
+    import pytest
+
+    from kaito.runtime.informer import CacheNotSynced, InformerCache
+
+    cache = InformerCache(None)  # type: ignore[arg-type]
+    with pytest.raises(CacheNotSynced):
+        cache.list(CONFIG_MAP, "ns")  # never watched: an informer is made, not yet synced
+    shared = cache.informer(CONFIG_MAP)
+    assert len(cache.informers) == 2  # the namespaced one from the read, and this one
+    shared.replace([cm("a", "1", labels={"app": "x"}), cm("b", "1")], "1")
+    assert cache.get(CONFIG_MAP, "a", "ns") is not None
+    assert [o["metadata"]["name"] for o in cache.list(CONFIG_MAP, "ns", labels={"app": "x"})] == [
+        "a"
+    ]
+    assert cache.get(CONFIG_MAP, "zzz", "ns") is None
