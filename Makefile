@@ -60,6 +60,17 @@ down: ## stop everything `make run` started
 	@-hack/run-local.sh --down
 	@-$(VENV)/bin/kaito testenv down
 
+IMAGE_REGISTRY ?= mcr.microsoft.com/aks/kaito
+IMAGE_TAG ?= 0.1.0
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+
+.PHONY: images
+images: ## build the operator, inference and tuning images (needs docker or podman)
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make images: no docker or podman found" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -f docker/operator.Dockerfile -t $(IMAGE_REGISTRY)/kaito-operator:$(IMAGE_TAG) .
+	$(CONTAINER_ENGINE) build -f docker/inference.Dockerfile -t $(IMAGE_REGISTRY)/kaito-inference:$(IMAGE_TAG) .
+	$(CONTAINER_ENGINE) build -f docker/tuning.Dockerfile -t $(IMAGE_REGISTRY)/kaito-tuning:$(IMAGE_TAG) .
+
 .PHONY: clean
 clean: ## remove the virtualenv and caches (not the Go-built binaries)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
