@@ -11,7 +11,7 @@ COPY templates ./templates
 RUN pip wheel --no-deps -w /wheels . && pip install --prefix=/install /wheels/*.whl
 
 FROM python:3.12-slim-bookworm
-ENV PYTHONUNBUFFERED=1
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 COPY --from=build /install /usr/local
 # The Deployments run as this non-root user with a read-only root filesystem.
 USER 65532:65532
