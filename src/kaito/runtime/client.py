@@ -590,6 +590,8 @@ class WatchStream:
                 raise TransportError(f"watch {self.path}: {exc!r}") from exc
             if not line:
                 raise StopAsyncIteration
+            if not line.endswith(b"\n"):  # the connection dropped in the middle of an event
+                raise TransportError(f"watch {self.path}: stream cut mid-event")
             if line.strip():
                 break
         event = json.loads(line)
