@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from kaito.api import constants as c
 from kaito.controllers.status import POD_FAILURE_REASONS
+from kaito.runtime.informer import CacheNotSynced
 
 PHASES = ("succeeded", "error", "pending", "deleting")
 
@@ -52,7 +53,10 @@ class WorkspaceCollector(Collector):
         self._workspaces = workspaces
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        items = list(self._workspaces())
+        try:
+            items = list(self._workspaces())
+        except CacheNotSynced:  # scraped (or registered) before the informer's first list
+            items = []
         phases = Counter(phase_of(ws) for ws in items)
         by_phase = GaugeMetricFamily(
             "kaito_workspace_count", "Number of Workspaces by phase", labels=["phase"]
