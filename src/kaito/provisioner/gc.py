@@ -2,9 +2,11 @@
 
 Every two minutes: instances tagged as kaito's with no NodeClaim of the same name (and
 older than 30 s, so a create racing with its NodeClaim is left alone) are deleted with
-their Node; NodeClaims whose instance vanished are deleted so the workspace controller
-creates them again (same deterministic name, fresh instance). A NodeClaim that still has
-its instance is never touched.
+their Node; NodeClaims of the ``kaito`` nodepool whose instance vanished (confirmed with a
+fresh ``get``, so a create that finished during the pass is not mistaken for a loss) are
+deleted so the workspace controller creates them again (same deterministic name, fresh
+instance). A NodeClaim that still has its instance is never touched, and neither is a
+NodeClaim of another nodepool. One failing delete does not stop the rest of the pass.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from kaito import kinds
 from kaito.provisioner.cloud.base import CloudError, CloudProvider, InstanceNotFound
 from kaito.provisioner.metrics import garbage_collected, timed_call
+from kaito.provisioner.nodeclaim import is_kaito_claim
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.errors import NotFound
@@ -46,7 +49,7 @@ class GarbageCollector:
         while True:
             try:
                 await self.collect_once()
-            except (CloudError, OSError) as exc:
+            except Exception as exc:  # a bad pass must never stop the provisioner
                 log.warning("garbage collection failed, retrying later: %s", exc)
             await asyncio.sleep(self.interval)
 
@@ -70,6 +73,9 @@ class GarbageCollector:
                     await self.provider.delete(instance.name)
             except InstanceNotFound:
                 pass
+            except CloudError as exc:
+                log.warning("deleting leaked instance %s failed: %s", instance.name, exc)
+                continue
             if instance.node_name:
                 with contextlib.suppress(NotFound):
                     await self.client.delete(r.NODE, instance.node_name)
@@ -80,9 +86,16 @@ class GarbageCollector:
         for claim in claims:
             metadata = claim["metadata"]
             launched = (claim.get("status") or {}).get("providerID")
-            if not launched or metadata.get("deletionTimestamp"):
+            if not is_kaito_claim(claim) or not launched or metadata.get("deletionTimestamp"):
                 continue
             if metadata["name"] in instance_names:
+                continue
+            try:
+                async with timed_call("get"):
+                    if await self.provider.get(metadata["name"]) is not None:
+                        continue  # created while this pass was listing
+            except CloudError as exc:
+                log.warning("checking instance of NodeClaim %s failed: %s", metadata["name"], exc)
                 continue
             log.info("NodeClaim %s lost its instance; deleting it to be replaced", metadata["name"])
             try:

@@ -7,8 +7,10 @@ controller-runtime's series.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -33,6 +35,9 @@ nodeclaims_by_state = Gauge(
     ["state"],
     registry=registry,
 )
+STATES = ("launching", "registered", "ready", "failed", "deleting")
+for _state in STATES:
+    nodeclaims_by_state.labels(_state)  # every state is exported, at 0, from the start
 garbage_collected = Counter(
     "kaito_provisioner_garbage_collected_instances_total",
     "Cloud instances deleted because no NodeClaim owned them",
@@ -53,3 +58,31 @@ async def timed_call(method: str) -> AsyncIterator[None]:
     finally:
         cloud_requests.labels(method, result).inc()
         cloud_latency.labels(method).observe(time.monotonic() - started)
+
+
+def _condition(claim: dict[str, Any], kind: str) -> str | None:
+    for cond in (claim.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return str(cond.get("status"))
+    return None
+
+
+def nodeclaim_state(claim: dict[str, Any]) -> str:
+    """One of :data:`STATES`, from the NodeClaim's deletion timestamp and conditions."""
+    if (claim.get("metadata") or {}).get("deletionTimestamp"):
+        return "deleting"
+    if _condition(claim, "Ready") == "True":
+        return "ready"
+    if _condition(claim, "Launched") == "False":
+        return "failed"
+    if _condition(claim, "Registered") == "True":
+        return "registered"
+    return "launching"
+
+
+def record_nodeclaim_states(claims: Iterable[dict[str, Any]]) -> None:
+    """Set ``kaito_provisioner_nodeclaims{state}`` to the counts of ``claims`` (every state,
+    zeros included, so a state that empties drops to 0)."""
+    counts = Tally(nodeclaim_state(claim) for claim in claims)
+    for state in STATES:
+        nodeclaims_by_state.labels(state).set(counts.get(state, 0))

@@ -21,15 +21,18 @@ from typing import Any
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.api.quantity import QuantityError, parse_quantity
 from kaito.provisioner.cloud.base import (
     CloudError,
     CloudProvider,
     Instance,
     InstanceNotFound,
     InstanceRequest,
+    InvalidRequest,
     Taint,
 )
-from kaito.provisioner.metrics import timed_call
+from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
+from kaito.provisioner.metrics import record_nodeclaim_states, timed_call
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
@@ -62,15 +65,15 @@ def _requirement(claim: dict[str, Any], key: str) -> str | None:
 
 
 def _storage_gb(claim: dict[str, Any]) -> int | None:
+    """The storage request in whole GiB (rounded down, as upstream's ``>> 30``), or None."""
     raw = (((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
     if not raw:
         return None
-    text = str(raw)
-    units = {"Ti": 1024, "Gi": 1, "Mi": 1 / 1024, "T": 1000**4 / 2**30, "G": 1000**3 / 2**30}
-    for suffix, factor in units.items():
-        if text.endswith(suffix):
-            return max(1, int(float(text[: -len(suffix)]) * factor))
-    return max(1, int(text) // 2**30)
+    try:
+        value = parse_quantity(raw)
+    except QuantityError as exc:
+        raise InvalidRequest(f"storage request: {exc}", code="InvalidStorageRequest") from None
+    return max(1, value >> 30)
 
 
 def instance_request(claim: dict[str, Any]) -> InstanceRequest:
@@ -90,6 +93,19 @@ def instance_request(claim: dict[str, Any]) -> InstanceRequest:
         image_family=annotations.get(c.ANNOTATION_NODE_IMAGE_FAMILY, "ubuntu"),
         created_at=dt.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
     )
+
+
+def claim_name_of_node(node: dict[str, Any]) -> str | None:
+    """The NodeClaim a Node belongs to: kwok nodes carry the NodeClaim's name, AKS nodes
+    name their agent pool (= NodeClaim) in ``kubernetes.azure.com/agentpool``."""
+    metadata = node.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    if labels.get(INSTANCE_LABEL) == "true":
+        return str(metadata.get("name", "")) or None
+    pool = labels.get(c.LABEL_AZURE_AGENTPOOL) or labels.get(c.LABEL_AGENTPOOL)
+    if pool and labels.get(c.LABEL_NODEPOOL) == NODEPOOL:
+        return str(pool)
+    return None
 
 
 def _node_ready(node: dict[str, Any] | None) -> bool:
@@ -114,10 +130,22 @@ class NodeClaimReconciler:
         self.recorder = recorder
         self._refused: set[tuple[str, str]] = set()
         """(name, uid) of NodeClaims the cloud refused for good: not asked again."""
+        self._launched: dict[tuple[str, str], Instance] = {}
+        """Instances created for NodeClaims whose cached status does not show it yet
+        (Karpenter's launch cache): a reconcile on a stale cache must not create again."""
 
     async def reconcile(self, request: Request) -> Result:
+        try:
+            return await self._reconcile(request)
+        finally:
+            record_nodeclaim_states(
+                claim for claim in self.cache.list(kinds.NODECLAIM) if is_kaito_claim(claim)
+            )
+
+    async def _reconcile(self, request: Request) -> Result:
         claim = self.cache.get(kinds.NODECLAIM, request.name)
         if claim is None or not is_kaito_claim(claim):
+            self._forget(request.name)
             return Result()
         metadata = claim["metadata"]
         finalizers = list(metadata.get("finalizers") or [])
@@ -137,18 +165,28 @@ class NodeClaimReconciler:
                 },
             )
         status = claim.get("status") or {}
+        key = (metadata["name"], metadata.get("uid", ""))
         instance: Instance | None = None
-        if not status.get("providerID"):
-            if (metadata["name"], metadata.get("uid", "")) in self._refused:
-                return Result()
-            instance = await self._launch(claim)
+        if status.get("providerID"):
+            self._launched.pop(key, None)
+        elif key in self._refused:
+            return Result()
+        else:
+            instance = self._launched.get(key) or await self._launch(claim)
             if instance is None:
                 return Result()
+            self._launched[key] = instance
         node = self._node_for(claim, instance)
         await self._write_status(claim, instance, node)
         if not _node_ready(node):
             return Result(requeue_after=WAIT_FOR_NODE)
         return Result()
+
+    def _forget(self, name: str) -> None:
+        """Drop what is remembered about NodeClaims called ``name`` (any uid)."""
+        self._refused = {key for key in self._refused if key[0] != name}
+        for key in [key for key in self._launched if key[0] == name]:
+            del self._launched[key]
 
     # -- launch ------------------------------------------------------------------------
     async def _launch(self, claim: dict[str, Any]) -> Instance | None:
@@ -175,27 +213,35 @@ class NodeClaimReconciler:
         return instance
 
     def _node_for(self, claim: dict[str, Any], instance: Instance | None) -> dict[str, Any] | None:
+        """The claim's Node: by name, by providerID, else the one labelled as its instance's
+        (a restarted provisioner whose claim recorded the cloud's id before the Node joined)."""
         status = claim.get("status") or {}
         name = (instance.node_name if instance else None) or status.get("nodeName")
         if name:
             return self.cache.get(r.NODE, name)
         provider_id = (instance.provider_id if instance else None) or status.get("providerID")
+        claim_name = claim["metadata"]["name"]
+        by_label = None
         for node in self.cache.list(r.NODE):
-            if (node.get("spec") or {}).get("providerID") == provider_id:
+            if provider_id and (node.get("spec") or {}).get("providerID") == provider_id:
                 return node
-        return None
+            if by_label is None and claim_name_of_node(node) == claim_name:
+                by_label = node
+        if by_label is not None and not (by_label.get("spec") or {}).get("providerID"):
+            return None  # joined, but not initialised by the cloud provider yet
+        return by_label
 
     async def _write_status(
         self, claim: dict[str, Any], instance: Instance | None, node: dict[str, Any] | None
     ) -> None:
         current = claim.get("status") or {}
         patch: dict[str, Any] = {}
-        if (
-            instance is not None
-            and instance.image_id
-            and current.get("imageID") != instance.image_id
-        ):
-            patch["imageID"] = instance.image_id
+        if instance is not None:
+            if instance.image_id and current.get("imageID") != instance.image_id:
+                patch["imageID"] = instance.image_id
+            if node is None and instance.provider_id and not current.get("providerID"):
+                # Launched: remember the cloud's id so no second create is ever asked for.
+                patch["providerID"] = instance.provider_id
         if node is not None:
             node_status = node.get("status") or {}
             node_name = node["metadata"]["name"]
@@ -267,6 +313,9 @@ class NodeClaimReconciler:
     async def _terminate(self, claim: dict[str, Any], finalizers: list[str]) -> None:
         metadata = claim["metadata"]
         name = metadata["name"]
+        key = (name, metadata.get("uid", ""))
+        self._launched.pop(key, None)
+        self._refused.discard(key)
         try:
             async with timed_call("delete"):
                 await self.provider.delete(name)
@@ -277,7 +326,10 @@ class NodeClaimReconciler:
                 claim, "Warning", "TerminationFailed", f"{name}: {exc}"[:1024]
             )
             raise RetryLater(f"deleting instance {name}: {exc}") from exc
-        node_name = (claim.get("status") or {}).get("nodeName")
+        node = self._node_for(claim, None)
+        node_name = (claim.get("status") or {}).get("nodeName") or (
+            node["metadata"]["name"] if node is not None else None
+        )
         if node_name:
             with contextlib.suppress(NotFound):
                 await self.client.delete(r.NODE, node_name)

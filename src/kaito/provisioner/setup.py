@@ -8,26 +8,19 @@ from __future__ import annotations
 
 from kaito import kinds
 from kaito.api import constants as c
-from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
-from kaito.provisioner.nodeclaim import NODEPOOL
+from kaito.provisioner.nodeclaim import NODEPOOL, claim_name_of_node
 from kaito.runtime import resources as r
 from kaito.runtime.controller import Controller, Reconciler, Request
 from kaito.runtime.predicates import label_selector
-from kaito.runtime.resources import Object, meta
+from kaito.runtime.resources import Object
 
 CONTROLLER_NAME = "nodeclaim"
 WORKERS = 10
 
 
 def node_to_nodeclaim(node: Object) -> list[Request]:
-    metadata = meta(node)
-    labels = metadata.get("labels") or {}
-    if labels.get(INSTANCE_LABEL) == "true":
-        return [Request("", str(metadata.get("name", "")))]
-    pool = labels.get(c.LABEL_AZURE_AGENTPOOL) or labels.get(c.LABEL_AGENTPOOL)
-    if pool and labels.get(c.LABEL_NODEPOOL) == NODEPOOL:
-        return [Request("", pool)]
-    return []
+    name = claim_name_of_node(node)
+    return [Request("", name)] if name else []
 
 
 def nodeclaim_controller(reconciler: Reconciler, *, workers: int = WORKERS) -> Controller:
