@@ -4,6 +4,15 @@ Its own process and Deployment, like upstream's gpu-provisioner. ``--provider=az
 reads ``ARM_SUBSCRIPTION_ID``, ``ARM_RESOURCE_GROUP``, ``AZURE_CLUSTER_NAME``, ``LOCATION``,
 ``AZURE_CLIENT_ID`` and ``AZURE_TENANT_ID``; ``--provider=kwok`` simulates nodes locally.
 Operator modules are imported when the command runs, so ``kaito --help`` stays fast.
+
+Three optional variables point the Azure provider somewhere other than Azure Resource
+Manager with workload identity, for running outside AKS and for the tests, which run the
+real SDK against a simulated AKS endpoint:
+
+* ``KAITO_AZURE_BASE_URL``: the ARM endpoint (default ``https://management.azure.com``);
+* ``KAITO_AZURE_CA_BUNDLE``: a PEM file of CAs to trust for it (default: the system's);
+* ``KAITO_AZURE_ACCESS_TOKEN``: a bearer token to send instead of asking
+  ``DefaultAzureCredential`` (see :mod:`kaito.provisioner.cloud.azure_token`).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from kaito.cli.common import add_manager_flags, build_manager, configure_logging, parse_duration
@@ -32,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--gc-interval", default="2m", help="how often leaked instances are collected"
     )
+    parser.add_argument(
+        "--poll-interval",
+        default="10s",
+        help="azure: how often to poll an agent pool operation when Azure gives no Retry-After",
+    )
     parser.add_argument("--workers", type=int, default=10, help="concurrent NodeClaim reconciles")
     parser.set_defaults(handler=run)
 
@@ -49,7 +64,16 @@ async def _provider(args: argparse.Namespace, client: Client) -> CloudProvider:
     async def nodes(label_selector: str) -> list[dict[str, Any]]:
         return (await client.list(r.NODE, label_selector=label_selector)).items
 
-    return AzureProvider.from_settings(AzureSettings.from_env(), nodes=nodes)
+    options: dict[str, Any] = {"poll_interval": args.poll_interval}
+    if base_url := os.environ.get("KAITO_AZURE_BASE_URL", "").strip():
+        options["base_url"] = base_url
+    if ca_bundle := os.environ.get("KAITO_AZURE_CA_BUNDLE", "").strip():
+        options["connection_verify"] = ca_bundle
+    if token := os.environ.get("KAITO_AZURE_ACCESS_TOKEN", "").strip():
+        from kaito.provisioner.cloud.azure_token import StaticTokenCredential
+
+        options["credential"] = StaticTokenCredential(token)
+    return AzureProvider.from_settings(AzureSettings.from_env(), nodes=nodes, **options)
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -72,6 +96,9 @@ async def _main(args: argparse.Namespace) -> int:
         log.error("leader election lost, exiting so the pod restarts: %s", exc)
         return 1
     finally:
+        close = getattr(provider, "aclose", None)
+        if close is not None:
+            await close()
         await manager.client.close()
     return 0
 
@@ -80,4 +107,5 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     args.sync_period = parse_duration(args.sync_period)
     args.gc_interval = parse_duration(args.gc_interval)
+    args.poll_interval = parse_duration(args.poll_interval)
     return asyncio.run(_main(args))
