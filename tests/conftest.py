@@ -46,7 +46,7 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     """A new namespace (with its default ServiceAccount ready), deleted after the test."""
     name = _namespace_name(request)
     control_plane.kubectl("create", "namespace", name)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # kcm backs off for up to 60 s after an apiserver restart
     while time.monotonic() < deadline:
         got = control_plane.kubectl("get", "serviceaccount", "default", "-n", name, check=False)
         if got.returncode == 0:
