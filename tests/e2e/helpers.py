@@ -51,3 +51,41 @@ def nodeclaims_of(plane: ControlPlane, name: str, namespace: str) -> list[dict[s
         f"kaito.sh/workspace={name},kaito.sh/workspacenamespace={namespace}",
     )
     return list((listed or {}).get("items", []))
+
+
+def fail_image_pull(
+    plane: ControlPlane, namespace: str, pod: str, container: str, message: str
+) -> None:
+    """Play the kubelet that cannot pull the image: kwok lets go of the pod's status
+    (``kwok.x-k8s.io/status=custom``) and we write an ImagePullBackOff status."""
+    plane.kubectl("annotate", "pod", pod, "-n", namespace, "kwok.x-k8s.io/status=custom")
+    status = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {"type": "Ready", "status": "False"},
+                {"type": "ContainersReady", "status": "False"},
+            ],
+            "containerStatuses": [
+                {
+                    "name": container,
+                    "image": "mcr.microsoft.com/aks/kaito/kaito-phi-3-mini-4k-instruct:0.1.1",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": message}},
+                }
+            ],
+        }
+    }
+    plane.kubectl(
+        "patch",
+        "pod",
+        pod,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )

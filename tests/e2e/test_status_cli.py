@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import REPO, Operator
-from tests.e2e.helpers import apply_workspace, sample, wait_ready, workspace
+from tests.e2e.helpers import apply_workspace, fail_image_pull, sample, wait_ready, workspace
 from tests.support.waiting import condition, get_json, wait_until
 
 
@@ -65,36 +64,7 @@ def test_status_explains_ready_and_an_image_pull_failure(
 
     pod = get_json(control_plane, "pods", "-n", namespace, "-l", f"kaito.sh/workspace={name}")
     pod_name = pod["items"][0]["metadata"]["name"]
-    control_plane.kubectl(
-        "annotate", "pod", pod_name, "-n", namespace, "kwok.x-k8s.io/status=custom"
-    )
-    status = {
-        "status": {
-            "phase": "Pending",
-            "conditions": [{"type": "Ready", "status": "False"}],
-            "containerStatuses": [
-                {
-                    "name": name,
-                    "image": "x",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}},
-                }
-            ],
-        }
-    }
-    control_plane.kubectl(
-        "patch",
-        "pod",
-        pod_name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
-    )
+    fail_image_pull(control_plane, namespace, pod_name, name, "not found")
     wait_until(
         lambda: (
             (c := condition(workspace(control_plane, name, namespace), "InferenceReady"))

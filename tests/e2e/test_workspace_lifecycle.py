@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import Operator
 from tests.e2e.helpers import (
     apply_workspace,
+    fail_image_pull,
     nodeclaims_of,
     sample,
     wait_ready,
@@ -157,44 +156,8 @@ def test_image_pull_failure_shows_a_reason(
     pods = get_json(control_plane, "pods", "-n", namespace, "-l", f"kaito.sh/workspace={name}")
     pod_name = pods["items"][0]["metadata"]["name"]
 
-    # kwok stops managing the pod's status; we play the kubelet that cannot pull the image.
-    control_plane.kubectl(
-        "annotate", "pod", pod_name, "-n", namespace, "kwok.x-k8s.io/status=custom"
-    )
-    status = {
-        "status": {
-            "phase": "Pending",
-            "conditions": [
-                {"type": "Ready", "status": "False"},
-                {"type": "ContainersReady", "status": "False"},
-            ],
-            "containerStatuses": [
-                {
-                    "name": name,
-                    "image": "mcr.microsoft.com/aks/kaito/kaito-phi-3-mini-4k-instruct:0.1.1",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {
-                        "waiting": {
-                            "reason": "ImagePullBackOff",
-                            "message": "Back-off pulling image: unauthorized",
-                        }
-                    },
-                }
-            ],
-        }
-    }
-    control_plane.kubectl(
-        "patch",
-        "pod",
-        pod_name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(status),
+    fail_image_pull(
+        control_plane, namespace, pod_name, name, "Back-off pulling image: unauthorized"
     )
 
     def failing() -> dict | None:

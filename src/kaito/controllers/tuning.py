@@ -22,6 +22,7 @@ from kaito.controllers.workload import (
     node_requirements,
     owner_reference,
     puller_script,
+    workload_values,
     workspace_labels,
 )
 from kaito.render import render
@@ -139,11 +140,7 @@ def tuning_job(
     return render(
         "tuning/job.yaml.j2",
         j={
-            "name": ws.name,
-            "namespace": ws.namespace,
-            "labels": workspace_labels(ws),
-            "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
-            "owners": [owner_reference(ws)],
+            **workload_values(ws, revision),
             "backoff_limit": 2,
             "node_requirements": node_requirements(ws),
             "image_pull_secrets": pull_secrets,

@@ -42,6 +42,17 @@ def owner_reference(ws: Workspace) -> dict[str, Any]:
     }
 
 
+def workload_values(ws: Workspace, revision: str) -> dict[str, Any]:
+    """Metadata every workload (Deployment, StatefulSet, Job) of a Workspace carries."""
+    return {
+        "name": ws.name,
+        "namespace": ws.namespace,
+        "labels": workspace_labels(ws),
+        "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
+        "owners": [owner_reference(ws)],
+    }
+
+
 def node_requirements(ws: Workspace) -> list[dict[str, Any]]:
     """Required node affinity from ``resource.labelSelector`` (reserved keys stripped)."""
     selector = ws.resource.label_selector
@@ -259,11 +270,7 @@ def inference_workload(
     )
     statefulset = uses_statefulset(preset)
     values = {
-        "name": ws.name,
-        "namespace": ws.namespace,
-        "labels": workspace_labels(ws),
-        "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
-        "owners": [owner_reference(ws)],
+        **workload_values(ws, revision),
         "replicas": ws.resource.node_count,
         "selector": workspace_labels(ws),
         "pod_labels": workspace_labels(ws),
@@ -314,11 +321,7 @@ def template_workload(ws: Workspace, revision: str) -> Manifest:
     return render(
         "inference/template-deployment.yaml.j2",
         w={
-            "name": ws.name,
-            "namespace": ws.namespace,
-            "labels": workspace_labels(ws),
-            "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
-            "owners": [owner_reference(ws)],
+            **workload_values(ws, revision),
             "replicas": ws.resource.node_count,
             "selector": workspace_labels(ws),
             "pod_template": pod,
