@@ -104,7 +104,7 @@ async def test_sigkill_during_a_slow_create_then_restart_adopts_the_pool(
     aks: Aks, client: Client, processes: Processes
 ) -> None:
     sim, _ = aks
-    sim.create_delay = 3.0
+    sim.create_delay = 4.0
     name = claim_name()
     first = await processes.provisioner("provisioner-1")
     await client.create(kinds.NODECLAIM, nodeclaim(name))
@@ -119,6 +119,8 @@ async def test_sigkill_during_a_slow_create_then_restart_adopts_the_pool(
     assert sim.pools[name].state == "Creating"
 
     second = await processes.provisioner("provisioner-2")
+    # Still being created when the successor is up: what it does next is adopt, not create.
+    assert sim.pools[name].state == "Creating"
     try:
         claim = await wait_ready(client, name, timeout=40)
     except AssertionError as exc:
