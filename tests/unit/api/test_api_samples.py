@@ -11,7 +11,8 @@ from kaito.api import workspace_from_dict
 from kaito.api.validation import validate_create
 
 SAMPLES = Path(__file__).parents[3] / "manifests" / "samples"
-EXAMPLES = Path("/work/shared/examples")
+# The shared examples sit beside the checkout (../shared), in CI and in development.
+EXAMPLES = Path(__file__).parents[3].parent / "shared" / "examples"
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
