@@ -73,7 +73,7 @@ def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
                     c.CONDITION_RESOURCE_READY,
                     "False",
                     cond.get("reason") or c.REASON_NODECLAIM_NOT_READY,
-                    f"NodeClaim {name} {kind}=False: {cond['message']}"[:256],
+                    f"NodeClaim {name} {kind}=False: {cond['message']}"[:1024],
                 )
     return None
 
