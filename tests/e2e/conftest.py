@@ -69,6 +69,9 @@ class OperatorProcess:
         except OSError:
             return False
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no lease release, exactly like a crashed pod."""
         if self.proc is not None and self.proc.poll() is None:
@@ -137,6 +140,19 @@ class Operator:
         self.manager.start()
 
     def stop(self) -> None:
+        # Finish what the tests started while kaito still runs: Workspaces left behind (their
+        # namespaces are being deleted) would otherwise keep NodeClaims and nodes forever,
+        # and be reconciled by whichever manager a later test starts.
+        if self.manager.running() and self.provisioner.running():
+            self.plane.kubectl(
+                "delete",
+                "workspaces",
+                "--all",
+                "--all-namespaces",
+                "--timeout=180s",
+                check=False,
+                timeout=200,
+            )
         self.manager.stop()
         self.provisioner.stop()
         # The manager registered a cluster-wide webhook pointing at itself; with it gone,

@@ -199,10 +199,9 @@ async def test_quota_refusal_reaches_the_workspace_resource_ready_condition(
         "QuotaExceeded",
         message,
     )
-    # The workspace shows the cloud's own words (cut to the condition's 256 characters).
-    expected = f"NodeClaim {claim_name_} Launched=False: {message}"
-    assert cond["message"] == expected[:256]
-    assert "results in exceeding approved" in cond["message"]
+    # The workspace shows the cloud's own words, whole (quota family and numbers included).
+    assert cond["message"] == f"NodeClaim {claim_name_} Launched=False: {message}"
+    assert "Additional Required: 24" in cond["message"]
     assert sim.count("PUT", claim_name_) == 1
     assert sim.pools == {}
 
