@@ -1,0 +1,575 @@
+"""Benchmark: N phi-3 Workspaces applied at once, until every one is WorkspaceReady.
+
+Two phases, each on its own fresh local control plane (``kaito.testenv.ControlPlane``:
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok), so both start from
+the same empty cluster:
+
+* **baseline**: no operator. Per workspace the script creates directly what kaito would
+  end up with: one NodeClaim and one kwok Node (the manifest the kwok provider makes,
+  labelled ``accelerator=nvidia`` as the manager would), the inference ConfigMap, the two
+  Services and the Deployment (rendered by ``kaito.controllers.desired``, ownerReferences
+  dropped since no Workspace exists), then waits until every Deployment is Available.
+  That is the cost of the cluster doing the same work (scheduling, kwok pods, deployment
+  controller) with zero operator logic: 6 writes per workspace.
+* **operator**: ``kaito provisioner --provider=kwok --boot-delay=0`` and
+  ``kaito manager --disable-webhook`` run as subprocesses; the script creates N v1alpha1
+  Workspaces (distinct names and ``labelSelector`` values) and polls with one list call
+  until every Workspace has ``WorkspaceReady=True``. The admission webhook is off so
+  admission latency is not part of what is measured.
+
+Reported: time to all ready (and the operator/baseline ratio), API writes per workspace
+(``rest_client_requests_total`` of manager and provisioner, POST/PUT/PATCH/DELETE),
+reconciles per workspace, reconcile p50/p99 (interpolated from
+``controller_runtime_reconcile_time_seconds`` buckets the way ``histogram_quantile`` does),
+the manager's peak RSS (VmHWM) and CPU seconds, and the CPU each component burnt, so a
+saturated component is visible. Every process started here is stopped on exit, Ctrl-C
+included. Never part of the test run.
+
+    .venv/bin/python hack/bench/workspaces.py --n 100
+    .venv/bin/python hack/bench/workspaces.py --n 1000 [--qps 30] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from kaito import kinds
+from kaito.api import constants as c
+from kaito.api.wire import workspace_from_dict
+from kaito.controllers import desired, nodeclaims
+from kaito.controllers.settings import Settings
+from kaito.presets import default_catalog, get_sku
+from kaito.provisioner.cloud.kwok import node_manifest
+from kaito.provisioner.nodeclaim import instance_request
+from kaito.runtime import resources as r
+from kaito.runtime.client import Client, ClientConfig
+from kaito.runtime.resources import ResourceType
+from kaito.testenv import ControlPlane
+from kaito.testenv.controlplane import SERVICE_CIDR, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "manifests" / "samples" / "workspace-phi-3-mini.yaml"
+NAMESPACE = "bench"
+WORKSPACE_V1ALPHA1 = ResourceType(c.GROUP, "v1alpha1", c.WORKSPACE_KIND, c.WORKSPACE_PLURAL)
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CREATE_CONCURRENCY = 64
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+# -- processes and /proc ----------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class KaitoProcess:
+    """``kaito <command>`` as a child in its own session (Ctrl-C reaches only us)."""
+
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, profile: Path | None = None
+    ) -> None:
+        self.name = name
+        # cProfile writes its file when the process exits (SIGTERM stops kaito gracefully).
+        python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+        self.metrics_port, self.health_port = free_port(), free_port()
+        self.log_path = log_dir / f"{name}.log"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *python,
+                    "-m",
+                    "kaito.cli",
+                    *args,
+                    f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
+                    f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                cwd=REPO,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited {self.proc.returncode}; see {self.log_path}"
+                )
+            try:
+                url = f"http://127.0.0.1:{self.health_port}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
+
+    def metrics(self) -> Samples:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text = resp.read().decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -- metrics arithmetic ---------------------------------------------------------------------
+def delta(after: Samples, before: Samples) -> Samples:
+    return {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+def total(samples: Samples, name: str, **match: str | tuple[str, ...]) -> float:
+    out = 0.0
+    for (sample, labels), value in samples.items():
+        if sample != name:
+            continue
+        d = dict(labels)
+        if all(d.get(k) in (v if isinstance(v, tuple) else (v,)) for k, v in match.items()):
+            out += value
+    return out
+
+
+def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float:
+    """Prometheus ``bucketQuantile``: linear interpolation inside the bucket holding rank."""
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] <= 0:
+        return float("nan")
+    rank = q * ordered[-1][1]
+    prev_le, prev_count = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if le == float("inf"):
+                return prev_le  # the highest finite bound, as Prometheus does
+            return prev_le + (le - prev_le) * (rank - prev_count) / (count - prev_count)
+        prev_le, prev_count = le, count
+    return prev_le
+
+
+def reconcile_quantiles(samples: Samples, controller: str) -> tuple[float, float, float]:
+    buckets = [
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in samples.items()
+        if name == "controller_runtime_reconcile_time_seconds_bucket"
+        and dict(labels).get("controller") == controller
+    ]
+    count = total(samples, "controller_runtime_reconcile_time_seconds_count", controller=controller)
+    return histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets), count
+
+
+# -- manifests ------------------------------------------------------------------------------
+def workspace_manifests(n: int) -> list[dict[str, Any]]:
+    sample = yaml.safe_load(SAMPLE.read_text())
+    out = []
+    for i in range(n):
+        ws = copy.deepcopy(sample)
+        ws["metadata"] = {"name": f"phi3-{i:04d}", "namespace": NAMESPACE}
+        ws["resource"]["labelSelector"]["matchLabels"]["apps"] = f"phi-3-{i:04d}"
+        out.append(ws)
+    return out
+
+
+def baseline_objects(ws_dict: dict[str, Any]) -> list[tuple[ResourceType, dict[str, Any]]]:
+    """What kaito ends up creating for one Workspace, rendered by kaito's own functions."""
+    settings = Settings()
+    obj = copy.deepcopy(ws_dict)
+    obj["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
+    ws = workspace_from_dict(obj)
+    resolved = desired.resolve(ws, default_catalog(), settings)
+    claim = nodeclaims.nodeclaim(ws, 0, resolved.preset, settings)
+    sku = get_sku(ws.resource.instance_type or "")
+    assert sku is not None
+    node = node_manifest(instance_request(claim), sku)
+    node["metadata"]["labels"][c.LABEL_ACCELERATOR] = "nvidia"  # the manager's label
+    kinds_by_name = {"ConfigMap": r.CONFIG_MAP, "Service": r.SERVICE, "Deployment": r.DEPLOYMENT}
+    out: list[tuple[ResourceType, dict[str, Any]]] = [(kinds.NODECLAIM, claim), (r.NODE, node)]
+    for manifest in desired.inference_objects(ws, resolved, settings, "1"):
+        manifest["metadata"].pop("ownerReferences", None)  # no owner exists: GC would delete
+        out.append((kinds_by_name[manifest["kind"]], manifest))
+    return out
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def condition_true(obj: dict[str, Any], kind: str) -> bool:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return bool(cond.get("status") == "True")
+    return False
+
+
+async def gather_limited(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:
+    sem = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[None]]) -> None:
+        async with sem:
+            await job()
+
+    await asyncio.gather(*(one(j) for j in jobs))
+
+
+class CpuWatch:
+    """CPU seconds per process since construction, and % over each progress interval."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.last = dict(self.start)
+        self.last_t = time.monotonic()
+
+    def interval(self) -> str:
+        now, t = {n: cpu_seconds(p) for n, p in self.pids.items()}, time.monotonic()
+        span = max(t - self.last_t, 1e-6)
+        text = " ".join(
+            f"{n}={100 * (now[n] - self.last[n]) / span:.0f}%" for n in self.pids if n in now
+        )
+        self.last, self.last_t = now, t
+        return text
+
+    def totals(self) -> dict[str, float]:
+        return {n: cpu_seconds(p) - self.start[n] for n, p in self.pids.items()}
+
+
+async def wait_all(
+    client: Client,
+    rt: ResourceType,
+    condition: str,
+    n: int,
+    started: float,
+    timeout: float,
+    cpu: CpuWatch,
+    interval: float,
+) -> tuple[float | None, int, dict[str, float]]:
+    """Poll one list until ``n`` objects have ``condition``; (seconds, ready, milestones)."""
+    milestones: dict[str, float] = {}
+    last_print = 0.0
+    ready = 0
+    while True:
+        items = (await client.list(rt, NAMESPACE, timeout=120)).items
+        ready = sum(condition_true(x, condition) for x in items)
+        elapsed = time.monotonic() - started
+        for pct in (50, 90, 99):
+            if ready >= n * pct / 100 and f"p{pct}" not in milestones:
+                milestones[f"p{pct}"] = elapsed
+        if ready >= n:
+            return elapsed, ready, milestones
+        if elapsed - last_print >= 10:
+            print(f"  {elapsed:6.0f}s {ready:5d}/{n} ready | cpu {cpu.interval()}", flush=True)
+            last_print = elapsed
+        if elapsed > timeout:
+            return None, ready, milestones
+        await asyncio.sleep(interval)
+
+
+def poll_interval(n: int) -> float:
+    return 1.0 if n <= 200 else 2.0
+
+
+# -- phases ----------------------------------------------------------------------------------
+WIDE_SERVICE_CIDR = "10.0.0.0/16"
+
+
+class WideServiceRangePlane(ControlPlane):
+    """The testenv's control plane with a /16 Service range: its /24 holds only ~250
+    ClusterIPs, and every Workspace has one ClusterIP Service (the first IP, 10.0.0.1,
+    the apiserver certificate names, is the same in both ranges)."""
+
+    def _argv(self, component: str) -> list[str]:
+        flag = f"--service-cluster-ip-range={SERVICE_CIDR}"
+        wide = f"--service-cluster-ip-range={WIDE_SERVICE_CIDR}"
+        return [wide if arg == flag else arg for arg in super()._argv(component)]
+
+
+def start_plane(workdir: Path) -> ControlPlane:
+    plane = WideServiceRangePlane(workdir=workdir)
+    plane.start()
+    plane.kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "crd"))
+    plane.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/workspaces.kaito.sh",
+        "crd/nodeclaims.karpenter.sh",
+        "--timeout=60s",
+    )
+    plane.kubectl("create", "namespace", NAMESPACE)
+    return plane
+
+
+async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any]:
+    objects = [baseline_objects(ws) for ws in workspace_manifests(n)]
+    client = await Client.from_kubeconfig(plane.kubeconfig, config=ClientConfig(qps=0))
+    cpu = CpuWatch(dict(plane.pids))
+    try:
+        started = time.monotonic()
+
+        def job(items: list[tuple[ResourceType, dict[str, Any]]]) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                for rt, manifest in items:
+                    await client.create(rt, manifest, NAMESPACE if rt.namespaced else None)
+
+            return run
+
+        await gather_limited([job(items) for items in objects], CREATE_CONCURRENCY)
+        created = time.monotonic() - started
+        print(f"  created {6 * n} objects in {created:.1f}s", flush=True)
+        seconds, ready, milestones = await wait_all(
+            client, r.DEPLOYMENT, "Available", n, started, timeout, cpu, poll_interval(n)
+        )
+    finally:
+        await client.close()
+    return {
+        "seconds": seconds,
+        "ready": ready,
+        "create_seconds": created,
+        "milestones": milestones,
+        "writes_per_workspace": sum(len(x) for x in objects) / n,
+        "cpu": cpu.totals(),
+    }
+
+
+async def operator(
+    plane: ControlPlane, n: int, timeout: float, procs: list[KaitoProcess]
+) -> dict[str, Any]:
+    manager, provisioner = procs
+    pids = {**plane.pids, "manager": manager.proc.pid, "provisioner": provisioner.proc.pid}
+    before = {p.name: p.metrics() for p in procs}
+    client = await Client.from_kubeconfig(plane.kubeconfig, config=ClientConfig(qps=0))
+    cpu = CpuWatch(pids)
+    try:
+        started = time.monotonic()
+
+        def job(ws: dict[str, Any]) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                await client.create(WORKSPACE_V1ALPHA1, ws, NAMESPACE)
+
+            return run
+
+        await gather_limited([job(ws) for ws in workspace_manifests(n)], CREATE_CONCURRENCY)
+        created = time.monotonic() - started
+        print(f"  created {n} Workspaces in {created:.1f}s", flush=True)
+        seconds, ready, milestones = await wait_all(
+            client, WORKSPACE_V1ALPHA1, "WorkspaceReady", n, started, timeout, cpu, poll_interval(n)
+        )
+        claims = len((await client.list(kinds.NODECLAIM)).items)
+    finally:
+        await client.close()
+    await asyncio.sleep(2)  # let the last status writes land in the counters
+    after = {p.name: delta(p.metrics(), before[p.name]) for p in procs}
+    return {
+        "seconds": seconds,
+        "ready": ready,
+        "create_seconds": created,
+        "milestones": milestones,
+        "nodeclaims": claims,
+        "metrics": after,
+        "cpu": cpu.totals(),
+        "manager_cpu_total": cpu_seconds(manager.proc.pid),
+        "manager_hwm_kib": proc_status_kib(manager.proc.pid, "VmHWM"),
+        "provisioner_hwm_kib": proc_status_kib(provisioner.proc.pid, "VmHWM"),
+        "apiserver_hwm_kib": proc_status_kib(plane.pids.get("kube-apiserver", 0), "VmHWM"),
+    }
+
+
+# -- report ----------------------------------------------------------------------------------
+def fmt_s(value: float | None) -> str:
+    return "did not finish" if value is None else f"{value:.1f} s"
+
+
+def report(n: int, base: dict[str, Any] | None, op: dict[str, Any], qps: str) -> None:
+    print(f"\n=== kaito workspaces benchmark: N={n}, {os.cpu_count()} CPUs ===")
+    print("admission webhook: off (--disable-webhook); provisioner --boot-delay=0")
+    print(f"manager/provisioner client QPS: {qps}")
+    if base is not None:
+        print(
+            f"baseline (no operator): all {base['ready']}/{n} Deployments Available in "
+            f"{fmt_s(base['seconds'])} (objects created in {base['create_seconds']:.1f} s; "
+            f"{base['writes_per_workspace']:.0f} writes/workspace); milestones "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in base["milestones"].items())
+        )
+        print("  baseline CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in base["cpu"].items()))
+    print(
+        f"operator: {op['ready']}/{n} WorkspaceReady in {fmt_s(op['seconds'])} "
+        f"(Workspaces created in {op['create_seconds']:.1f} s; {op['nodeclaims']} NodeClaims); "
+        "milestones " + ", ".join(f"{k} {v:.1f}s" for k, v in op["milestones"].items())
+    )
+    if base is not None and base["seconds"] and op["seconds"]:
+        print(f"ratio operator/baseline: {op['seconds'] / base['seconds']:.2f}x")
+    writes_all = 0.0
+    for name, samples in op["metrics"].items():
+        by_method = {
+            m: total(samples, "rest_client_requests_total", method=m)
+            for m in (*WRITE_METHODS, "GET")
+        }
+        writes = sum(by_method[m] for m in WRITE_METHODS)
+        writes_all += writes
+        codes = {
+            code: total(samples, "rest_client_requests_total", code=code)
+            for code in ("409", "429", "404", "<error>")
+        }
+        controller = "workspace" if name == "manager" else "nodeclaim"
+        p50, p99, count = reconcile_quantiles(samples, controller)
+        results = {
+            res: total(
+                samples, "controller_runtime_reconcile_total", controller=controller, result=res
+            )
+            for res in ("success", "error", "requeue", "requeue_after")
+        }
+        print(
+            f"{name}: writes {writes:.0f} ({writes / n:.2f}/workspace: "
+            + ", ".join(f"{m} {by_method[m] / n:.2f}" for m in WRITE_METHODS)
+            + f"), GETs {by_method['GET'] / n:.2f}/workspace, codes "
+            + ", ".join(f"{k}={v:.0f}" for k, v in codes.items())
+        )
+        print(
+            f"  {controller} reconciles {count:.0f} ({count / n:.1f}/workspace; "
+            + ", ".join(f"{k} {v:.0f}" for k, v in results.items())
+            + f"), reconcile p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        )
+    print(f"API writes per workspace (manager + provisioner): {writes_all / n:.2f}")
+    print(
+        f"manager: peak RSS (VmHWM) {op['manager_hwm_kib'] / 1024:.0f} MiB, CPU "
+        f"{op['cpu']['manager']:.1f} s during the run "
+        f"({op['manager_cpu_total']:.1f} s since start); "
+        f"provisioner peak RSS {op['provisioner_hwm_kib'] / 1024:.0f} MiB, CPU "
+        f"{op['cpu']['provisioner']:.1f} s; kube-apiserver peak RSS "
+        f"{op['apiserver_hwm_kib'] / 1024:.0f} MiB"
+    )
+    print("  operator CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in op["cpu"].items()))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"  this script: {own.ru_utime + own.ru_stime:.1f} CPU s (creates and polls)")
+
+
+# -- main ------------------------------------------------------------------------------------
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100, help="number of Workspaces")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per phase")
+    parser.add_argument("--qps", type=float, help="--kube-client-qps for manager/provisioner")
+    parser.add_argument("--burst", type=int, help="--kube-client-burst for manager/provisioner")
+    parser.add_argument("--workers", type=int, help="manager --workers")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--profile-manager", type=Path, help="run the manager under cProfile, stats to this file"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    workdir = Path(tempfile.mkdtemp(prefix="kaito-bench-"))
+    print(f"work dir {workdir}", flush=True)
+    planes: list[ControlPlane] = []
+    procs: list[KaitoProcess] = []
+    client_flags = [f"--kube-client-qps={args.qps}"] if args.qps is not None else []
+    client_flags += [f"--kube-client-burst={args.burst}"] if args.burst is not None else []
+    base: dict[str, Any] | None = None
+    try:
+        if not args.skip_baseline:
+            print(f"baseline: fresh control plane, creating {args.n} x 6 objects ...", flush=True)
+            planes.append(start_plane(workdir / "baseline"))
+            base = asyncio.run(baseline(planes[-1], args.n, args.timeout))
+            planes.pop().stop()
+        print(f"operator: fresh control plane, applying {args.n} Workspaces ...", flush=True)
+        planes.append(start_plane(workdir / "operator"))
+        plane = planes[-1]
+        kubeconfig = f"--kubeconfig={plane.kubeconfig}"
+        logs = workdir / "operator"
+        procs.append(
+            KaitoProcess(
+                "manager",
+                ["manager", kubeconfig, "--disable-webhook", *client_flags]
+                + ([f"--workers={args.workers}"] if args.workers else []),
+                logs,
+                profile=args.profile_manager.resolve() if args.profile_manager else None,
+            )
+        )
+        procs.append(
+            KaitoProcess(
+                "provisioner",
+                ["provisioner", kubeconfig, "--provider=kwok", "--boot-delay=0", *client_flags],
+                logs,
+            )
+        )
+        for p in procs:
+            p.wait_ready()
+        op = asyncio.run(operator(plane, args.n, args.timeout, procs))
+        report(
+            args.n,
+            base,
+            op,
+            f"{'default (30)' if args.qps is None else args.qps}, "
+            f"burst {'default (50)' if args.burst is None else args.burst}",
+        )
+        if args.json:
+            plain = {k: v for k, v in op.items() if k != "metrics"}  # tuple keys
+            args.json.write_text(json.dumps({"n": args.n, "baseline": base, "operator": plain}))
+        return 0 if op["seconds"] is not None else 1
+    except KeyboardInterrupt:
+        print("interrupted: cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for p in procs:
+            p.stop()
+        for plane in planes:
+            plane.stop()
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
