@@ -57,6 +57,37 @@ def selector_text(selector: LabelSelector | None) -> str:
     return ",".join(parts) or "<empty>"
 
 
+def label_pairs(obj: Mapping[str, Any]) -> list[str]:
+    """Index function: every ``key=value`` label of an object.
+
+    With it the reconciler finds the nodes a selector can match in one index lookup
+    (:func:`selector_index_value`) instead of scanning every node of the cluster on each
+    reconcile, which made a reconcile O(nodes) and N Workspaces O(N^2).
+    """
+    return [f"{k}={v}" for k, v in (_meta(obj).get("labels") or {}).items()]
+
+
+def selector_index_value(selector: LabelSelector | None) -> str | None:
+    """A ``key=value`` pair (a :func:`label_pairs` value) that every node matching
+    ``selector`` carries, or None when there is none and all nodes must be considered."""
+    if selector is None:
+        return None
+    for key, value in sorted((selector.match_labels or {}).items()):
+        if key not in c.RESERVED_SELECTOR_LABELS:
+            return f"{key}={value}"
+    for expr in selector.match_expressions or ():
+        if expr.operator == "In" and len(expr.values or ()) == 1:
+            return f"{expr.key}={(expr.values or [''])[0]}"
+    return None
+
+
+def workspace_of(obj: Mapping[str, Any]) -> list[str]:
+    """Index function: ``namespace/name`` of the Workspace a NodeClaim or node belongs to."""
+    labels = _meta(obj).get("labels") or {}
+    name, namespace = labels.get(c.LABEL_WORKSPACE), labels.get(c.LABEL_WORKSPACE_NAMESPACE)
+    return [f"{namespace}/{name}"] if name and namespace else []
+
+
 def node_ready(node: Mapping[str, Any]) -> bool:
     if _meta(node).get("deletionTimestamp"):
         return False

@@ -24,18 +24,26 @@ from kaito.api.wire import WireError, workspace_from_dict
 from kaito.api.workspace import Workspace
 from kaito.controllers import desired, nodeclaims, revision, status
 from kaito.controllers.diff import needs_apply
-from kaito.controllers.nodes import NodePlan, plan_nodes, selector_text
+from kaito.controllers.nodes import (
+    NodePlan,
+    label_pairs,
+    plan_nodes,
+    selector_index_value,
+    selector_text,
+    workspace_of,
+)
 from kaito.controllers.settings import Settings
 from kaito.controllers.status import Cond
 from kaito.controllers.tuning_sync import sync_tuning
-from kaito.controllers.workload import owner_reference, workspace_labels
+from kaito.controllers.workload import owner_reference
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
 from kaito.runtime.controller import Request, Result
 from kaito.runtime.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import InformerCache
+from kaito.runtime.informer import CacheNotSynced, InformerCache
+from kaito.runtime.store import IndexFunc, index_by_label
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,20 @@ WAIT_FOR_NODES = 15.0
 """Requeue while nodes come up (watches usually come back sooner)."""
 WAIT_FOR_WORKLOAD = 30.0
 WAIT_FOR_DELETION = 2.0
+
+# Cache indexes (client-go Indexers), so that a reconcile reads only its own Workspace's
+# NodeClaims, pods and candidate nodes: listing whole kinds made every reconcile O(objects in
+# the cluster) and N Workspaces O(N^2) (measured with hack/bench/workspaces.py).
+BY_WORKSPACE = "kaito.sh/workspace"
+"""``namespace/name`` of the Workspace (NodeClaims: two labels; pods: label + namespace)."""
+NODES_BY_LABEL = "kaito.sh/label"
+"""Every ``key=value`` label of a node."""
+_pods_by_workspace = index_by_label(c.LABEL_WORKSPACE, with_namespace=True)
+INDEXES: dict[r.ResourceType, dict[str, IndexFunc]] = {
+    kinds.NODECLAIM: {BY_WORKSPACE: workspace_of},
+    r.NODE: {NODES_BY_LABEL: label_pairs},
+    r.POD: {BY_WORKSPACE: _pods_by_workspace},
+}
 
 KINDS_BY_NAME: dict[str, r.ResourceType] = {
     "ConfigMap": r.CONFIG_MAP,
@@ -71,6 +93,15 @@ class WorkspaceReconciler:
         self.settings = settings
         self.catalog = catalog
         self.recorder = recorder
+        for rt, indexers in INDEXES.items():
+            cache.informer(rt).add_indexers(indexers)
+
+    def _indexed(self, rt: r.ResourceType, index: str, value: str) -> list[dict[str, Any]]:
+        """Cached objects of ``rt`` under ``value`` in one of :data:`INDEXES`."""
+        informer = self.cache.informer(rt)
+        if not informer.has_synced:
+            raise CacheNotSynced(f"the {rt.kind} cache has not synced yet")
+        return informer.store.by_index(index, value)
 
     # -- entry point ---------------------------------------------------------------------
     async def reconcile(self, request: Request) -> Result:
@@ -261,20 +292,21 @@ class WorkspaceReconciler:
         self, ws: Workspace, obj: dict[str, Any], resolved: desired.Resolved
     ) -> tuple[NodePlan, Cond]:
         nap = self.settings.node_auto_provisioning
-        claims = (
-            self.cache.list(kinds.NODECLAIM, labels=nodeclaims.workspace_selector(ws))
-            if nap
-            else []
-        )
+        key = f"{ws.namespace}/{ws.name}"
+        claims = self._indexed(kinds.NODECLAIM, BY_WORKSPACE, key) if nap else []
         own_nodes = [
             str(node) for claim in claims if (node := (claim.get("status") or {}).get("nodeName"))
         ]
         status_obj = obj.get("status") or {}
+        pair = selector_index_value(ws.resource.label_selector)
+        candidates = (
+            self._indexed(r.NODE, NODES_BY_LABEL, pair) if pair else self.cache.list(r.NODE)
+        )
         plan = plan_nodes(
             selector=ws.resource.label_selector,
             instance_type=ws.resource.instance_type,
             required=ws.resource.node_count,
-            nodes=self.cache.list(r.NODE),
+            nodes=candidates,
             own_claim_nodes=own_nodes,
             preferred=ws.resource.preferred_nodes or (),
             previous_workers=status_obj.get("workerNodes") or (),
@@ -356,7 +388,7 @@ class WorkspaceReconciler:
         return workload
 
     def _pods(self, ws: Workspace) -> list[dict[str, Any]]:
-        return self.cache.list(r.POD, ws.namespace, labels=workspace_labels(ws))
+        return self._indexed(r.POD, BY_WORKSPACE, f"{ws.namespace}/{ws.name}")
 
     # -- status ---------------------------------------------------------------------------------
     @staticmethod
