@@ -115,16 +115,16 @@ class WorkspaceReconciler:
             return Result()
         if ws.deleting:
             return await self._finalize(ws, obj)
-        if c.WORKSPACE_FINALIZER not in ws.finalizers:
-            await self._add_finalizer(ws)
         verdict = validate_create(ws, node_auto_provisioning=self.settings.node_auto_provisioning)
         if verdict.errors:
+            await self._patch_metadata(ws, {})
             message = "; ".join(verdict.errors)
             await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
             await self._write_status(obj, [self._invalid(message)])
             return Result()
 
-        rev = await self._sync_revision(ws, obj)
+        rev, annotations = await self._sync_revision(ws, obj)
+        await self._patch_metadata(ws, annotations)
         resolved = desired.resolve(ws, self.catalog, self.settings)
         plan, resource = await self._sync_nodes(ws, obj, resolved)
         if ws.tuning is not None:
@@ -174,14 +174,22 @@ class WorkspaceReconciler:
         return Result()
 
     # -- finalizer and deletion ---------------------------------------------------------------
-    async def _add_finalizer(self, ws: Workspace) -> None:
-        finalizers = [*ws.finalizers, c.WORKSPACE_FINALIZER]
-        await self.client.merge_patch(
-            kinds.WORKSPACE,
-            ws.name,
-            {"metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version}},
-            ws.namespace,
-        )
+    async def _patch_metadata(self, ws: Workspace, annotations: dict[str, str]) -> None:
+        """Add the finalizer and set revision annotations in one write (none if nothing to do).
+
+        The finalizer goes in with the resourceVersion the Workspace was read at, so two
+        writers never drop each other's finalizers (a 409 is retried from a fresh read).
+        """
+        metadata: dict[str, Any] = {}
+        if c.WORKSPACE_FINALIZER not in ws.finalizers:
+            metadata["finalizers"] = [*ws.finalizers, c.WORKSPACE_FINALIZER]
+            metadata["resourceVersion"] = ws.resource_version
+        if annotations:
+            metadata["annotations"] = annotations
+        if metadata:
+            await self.client.merge_patch(
+                kinds.WORKSPACE, ws.name, {"metadata": metadata}, ws.namespace
+            )
 
     async def _finalize(self, ws: Workspace, obj: dict[str, Any]) -> Result:
         if c.WORKSPACE_FINALIZER not in ws.finalizers:
@@ -225,12 +233,15 @@ class WorkspaceReconciler:
         return Result()
 
     # -- revisions ------------------------------------------------------------------------------
-    async def _sync_revision(self, ws: Workspace, obj: dict[str, Any]) -> str:
+    async def _sync_revision(
+        self, ws: Workspace, obj: dict[str, Any]
+    ) -> tuple[str, dict[str, str]]:
+        """The revision of the current spec, and the annotations to write (empty if current)."""
         digest = revision.spec_hash(ws)
         annotations = ws.annotations
         current = annotations.get(c.ANNOTATION_WORKSPACE_REVISION)
         if annotations.get(c.ANNOTATION_WORKSPACE_HASH) == digest and current:
-            return current
+            return current, {}
         revisions = self.cache.list(
             r.CONTROLLER_REVISION, ws.namespace, labels={c.LABEL_WORKSPACE_NAME: ws.name}
         )
@@ -258,24 +269,14 @@ class WorkspaceReconciler:
                     ) from None
                 number = int(found.get("revision", number))
             await self._prune_revisions(ws, revisions, keep=revision.MAX_REVISIONS - 1)
-        await self.client.merge_patch(
-            kinds.WORKSPACE,
-            ws.name,
-            {
-                "metadata": {
-                    "annotations": {
-                        c.ANNOTATION_WORKSPACE_HASH: digest,
-                        c.ANNOTATION_WORKSPACE_REVISION: str(number),
-                    }
-                }
-            },
-            ws.namespace,
-        )
         if current is not None and current != str(number):
             await self.recorder.event(
                 obj, "Normal", "RevisionUpdated", f"Workspace spec changed: revision {number}"
             )
-        return str(number)
+        return str(number), {
+            c.ANNOTATION_WORKSPACE_HASH: digest,
+            c.ANNOTATION_WORKSPACE_REVISION: str(number),
+        }
 
     async def _prune_revisions(
         self, ws: Workspace, revisions: Sequence[dict[str, Any]], keep: int
@@ -372,6 +373,7 @@ class WorkspaceReconciler:
         self, ws: Workspace, obj: dict[str, Any], resolved: desired.Resolved, rev: str
     ) -> dict[str, Any] | None:
         workload: dict[str, Any] | None = None
+        written: dict[str, list[str]] = {"Created": [], "Updated": []}
         for manifest in desired.inference_objects(ws, resolved, self.settings, rev):
             rt = KINDS_BY_NAME[manifest["kind"]]
             name = manifest["metadata"]["name"]
@@ -379,12 +381,16 @@ class WorkspaceReconciler:
             current = observed
             if needs_apply(manifest, observed):
                 current = await self.client.apply(rt, manifest, field_manager=FIELD_MANAGER)
-                verb = "Created" if observed is None else "Updated"
-                await self.recorder.event(
-                    obj, "Normal", f"{manifest['kind']}{verb}", f"{verb} {manifest['kind']} {name}"
+                written["Created" if observed is None else "Updated"].append(
+                    f"{manifest['kind']} {name}"
                 )
             if rt in (r.DEPLOYMENT, r.STATEFUL_SET):
                 workload = current
+        for verb, objects in written.items():
+            if objects:  # one Event per pass, not one per object: fewer API writes
+                await self.recorder.event(
+                    obj, "Normal", f"Workload{verb}", f"{verb} {', '.join(objects)}"
+                )
         return workload
 
     def _pods(self, ws: Workspace) -> list[dict[str, Any]]:
