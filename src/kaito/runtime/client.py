@@ -96,6 +96,15 @@ def _selector(query: Query, label_selector: str | None, field_selector: str | No
         query.append(("fieldSelector", field_selector))
 
 
+def _field_manager(field_manager: str | None) -> Query:
+    return [("fieldManager", field_manager)] if field_manager else []
+
+
+def _typed(rt: ResourceType, obj: Object) -> Object:
+    """``obj`` as a request body: with the type's apiVersion and kind (``obj``'s own win)."""
+    return {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+
+
 class Client:
     """Talks to one API server. Create with :meth:`from_kubeconfig`, :meth:`in_cluster` or
     :meth:`from_environment`; close with :meth:`close` (or ``async with``)."""
@@ -342,10 +351,10 @@ class Client:
         timeout: float | None = None,
     ) -> Object:
         """Create ``obj`` (raises :class:`~kaito.runtime.errors.AlreadyExists`)."""
-        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
-        query: Query = [("fieldManager", field_manager)] if field_manager else []
         path = rt.path(self._namespace(rt, namespace, obj))
-        created: Object = await self.request("POST", path, query=query, body=body, timeout=timeout)
+        created: Object = await self.request(
+            "POST", path, query=_field_manager(field_manager), body=_typed(rt, obj), timeout=timeout
+        )
         return created
 
     async def replace(
@@ -358,10 +367,10 @@ class Client:
         timeout: float | None = None,
     ) -> Object:
         """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update)."""
-        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
-        query: Query = [("fieldManager", field_manager)] if field_manager else []
         path = rt.path(self._namespace(rt, None, obj), str(meta(obj).get("name", "")), subresource)
-        replaced: Object = await self.request("PUT", path, query=query, body=body, timeout=timeout)
+        replaced: Object = await self.request(
+            "PUT", path, query=_field_manager(field_manager), body=_typed(rt, obj), timeout=timeout
+        )
         return replaced
 
     async def replace_status(
@@ -384,9 +393,7 @@ class Client:
         timeout: float | None = None,
     ) -> Object:
         """PATCH with an explicit content type (default JSON merge patch)."""
-        query: Query = []
-        if field_manager:
-            query.append(("fieldManager", field_manager))
+        query = _field_manager(field_manager)
         if force is not None:
             query.append(("force", "true" if force else "false"))
         path = rt.path(self._namespace(rt, namespace), name, subresource)
@@ -456,11 +463,10 @@ class Client:
         timeout: float | None = None,
     ) -> Object:
         """Server-side apply ``obj`` as ``field_manager`` (``force`` takes over conflicts)."""
-        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
         return await self.patch(
             rt,
             str(meta(obj).get("name", "")),
-            body,
+            _typed(rt, obj),
             self._namespace(rt, None, obj),
             patch_type=PatchType.APPLY,
             subresource=subresource,
