@@ -10,6 +10,7 @@ tokenizing twice would be waste.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
@@ -17,6 +18,22 @@ import attrs
 
 class EngineInputError(ValueError):
     """The request asks for something this engine cannot do (the client's fault: HTTP 400)."""
+
+
+def served_name(model_path: str, served_model_name: str | None) -> str:
+    """The model id clients use: ``--served-model-name``, else the model directory's name."""
+    return served_model_name or Path(model_path.rstrip("/")).name or model_path
+
+
+def load_chat_template(value: str) -> str:
+    """``--chat-template`` is a file path or the template itself (as upstream)."""
+    path = Path(value)
+    try:
+        if path.is_file():
+            return path.read_text()
+    except OSError:
+        pass
+    return value
 
 
 @attrs.frozen

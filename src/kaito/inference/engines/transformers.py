@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,6 +26,8 @@ from kaito.inference.engines.base import (
     EngineInputError,
     SamplingParams,
     StreamEvent,
+    load_chat_template,
+    served_name,
 )
 from kaito.inference.engines.stops import StopMatcher, truncate_at_stop
 
@@ -34,17 +35,6 @@ log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEFAULT_CONTEXT_LENGTH = 2048
-
-
-def _load_chat_template(value: str) -> str:
-    """``--chat-template`` is a file path or the template itself (as upstream)."""
-    path = Path(value)
-    try:
-        if path.is_file():
-            return path.read_text()
-    except OSError:
-        pass
-    return value
 
 
 @attrs.define
@@ -76,7 +66,7 @@ class TransformersEngine:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self._model_path = model_path
-        self._name = served_model_name or Path(model_path.rstrip("/")).name or model_path
+        self._name = served_name(model_path, served_model_name)
         self._dtype = dtype
         self._device = device
         self._trust_remote_code = trust_remote_code
@@ -138,7 +128,7 @@ class TransformersEngine:
         }
         tokenizer = AutoTokenizer.from_pretrained(self._model_path, **common)
         if self._chat_template:
-            tokenizer.chat_template = _load_chat_template(self._chat_template)
+            tokenizer.chat_template = load_chat_template(self._chat_template)
         device = self._device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -250,34 +240,39 @@ class TransformersEngine:
     def _generate_sync(
         self, ids: list[int], config: Any, params: SamplingParams, cancel: threading.Event
     ) -> Completion:
-        import torch
-        from transformers import StoppingCriteriaList
+        from kaito.inference.engines.hf_streaming import TimingStreamer
 
-        from kaito.inference.engines.hf_streaming import CancelCriteria, TimingStreamer
-
-        state = self._loaded()
         timing = TimingStreamer() if (config.num_beams or 1) == 1 else None
-        input_ids = torch.tensor([ids], device=state.model.device)
-        output = self._run_generate(
-            input_ids=input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            generation_config=config,
-            streamer=timing,
-            stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
-            tokenizer=state.tokenizer,
-        )
+        output = self._run_generate(ids, config, timing, cancel)
         choices = tuple(
             self._choice(row[len(ids) :].tolist(), params, config.max_new_tokens) for row in output
         )
         first = timing.first_token_time if timing else None
         return Completion(choices=choices, prompt_tokens=len(ids), first_token_time=first)
 
-    def _run_generate(self, **kwargs: Any) -> Any:
-        """``model.generate`` in a worker thread, counted in :attr:`running`."""
+    def _run_generate(
+        self, ids: list[int], config: Any, streamer: Any, cancel: threading.Event
+    ) -> Any:
+        """``model.generate`` on one prompt in a worker thread, counted in :attr:`running`;
+        ``cancel`` stops it between tokens."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        from kaito.inference.engines.hf_streaming import CancelCriteria
+
+        state = self._loaded()
+        input_ids = torch.tensor([ids], device=state.model.device)
         with self._running_lock:
             self._running += 1
         try:
-            return self._loaded().model.generate(**kwargs)
+            return state.model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                generation_config=config,
+                streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
+                tokenizer=state.tokenizer,
+            )
         finally:
             with self._running_lock:
                 self._running -= 1
@@ -353,24 +348,10 @@ class TransformersEngine:
     def _stream_sync(
         self, ids: list[int], config: Any, streamer: Any, cancel: threading.Event
     ) -> None:
-        import torch
-        from transformers import StoppingCriteriaList
-
-        from kaito.inference.engines.hf_streaming import CancelCriteria
-
-        state = self._loaded()
         try:
             if cancel.is_set():
                 return
-            input_ids = torch.tensor([ids], device=state.model.device)
-            self._run_generate(
-                input_ids=input_ids,
-                attention_mask=torch.ones_like(input_ids),
-                generation_config=config,
-                streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
-                tokenizer=state.tokenizer,
-            )
+            self._run_generate(ids, config, streamer, cancel)
         finally:
             streamer.finish()
 

@@ -13,7 +13,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from kaito.inference.adapters import AdapterError, discover_adapters
@@ -25,10 +24,17 @@ from kaito.inference.engines.base import (
     EngineInputError,
     SamplingParams,
     StreamEvent,
+    load_chat_template,
+    served_name,
 )
 
 _NEUTRAL_EXTRA = {"early_stopping": False, "num_beams": 1, "typical_p": 1.0}
 """``/chat`` defaults that vLLM has no knob for; accepted only with these values."""
+
+
+def _finish_reason(reason: str | None) -> str:
+    """vLLM's ``length`` stays; every other end (end-of-sequence, stop string) is ``stop``."""
+    return "length" if reason == "length" else "stop"
 
 
 class VllmEngine:
@@ -46,7 +52,7 @@ class VllmEngine:
         engine_args: Mapping[str, Any] | None = None,
     ) -> None:
         self._model_path = model_path
-        self._name = served_model_name or Path(model_path.rstrip("/")).name or model_path
+        self._name = served_name(model_path, served_model_name)
         self._dtype = dtype
         self._trust_remote_code = trust_remote_code
         self._chat_template = chat_template
@@ -98,8 +104,6 @@ class VllmEngine:
         from vllm import AsyncEngineArgs, AsyncLLMEngine
         from vllm.lora.request import LoRARequest
 
-        from kaito.inference.engines.transformers import _load_chat_template
-
         adapters = discover_adapters(self._adapters_dir)
         for spec in adapters:
             if spec.strength != 1.0:
@@ -110,7 +114,7 @@ class VllmEngine:
             trust_remote_code=self._trust_remote_code,
         )
         if self._chat_template:
-            self._tokenizer.chat_template = _load_chat_template(self._chat_template)
+            self._tokenizer.chat_template = load_chat_template(self._chat_template)
         args: dict[str, Any] = {
             "model": self._model_path,
             "served_model_name": [self._name],
@@ -201,7 +205,7 @@ class VllmEngine:
                 first = time.monotonic()
             final = output
         choices = tuple(
-            Choice(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+            Choice(o.text, len(o.token_ids), _finish_reason(o.finish_reason))
             for o in (final.outputs if final is not None else [])
         )
         return Completion(choices=choices, prompt_tokens=len(prompt_ids), first_token_time=first)
@@ -222,9 +226,7 @@ class VllmEngine:
                 if done < 0:
                     continue  # this choice already finished
                 delta = o.text[done:]
-                reason = None
-                if o.finish_reason is not None:
-                    reason = "length" if o.finish_reason == "length" else "stop"
+                reason = None if o.finish_reason is None else _finish_reason(o.finish_reason)
                 if delta or reason:
                     yield StreamEvent(o.index, delta, len(o.token_ids), reason)
                 sent[o.index] = -1 if reason else len(o.text)
