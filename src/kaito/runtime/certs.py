@@ -5,6 +5,9 @@ the webhook configuration. Like controller-runtime users with cert-manager or Ka
 ``webhook-cert`` Secret, we either read a certificate (files or a ``kubernetes.io/tls``
 Secret) or make one at start: a small CA plus a serving certificate for the given host names
 and IPs, whose CA is then patched into the webhook configuration.
+
+The certificate builders below are public because :mod:`kaito.testenv.certs` makes its local
+control plane's CA and certificates with them too.
 """
 
 from __future__ import annotations
@@ -17,26 +20,40 @@ import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kaito.runtime.client import Client
 from kaito.runtime.resources import SECRET
+
+if TYPE_CHECKING:
+    from kaito.runtime.client import Client
 
 VALIDITY = dt.timedelta(days=3650)
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+def pem_private_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    """``key`` as unencrypted PKCS#8 PEM."""
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+def subject_name(common_name: str, organization: str | None = None) -> x509.Name:
+    """A subject of CN (and O when given): the user and group Kubernetes' x509 authenticator
+    reads from a client certificate."""
+    parts = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(parts)
+
+
+def subject_alt_name(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    """IP address entries for the hosts that parse as one, DNS names for the rest."""
     names: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -44,6 +61,71 @@ def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
         except ValueError:
             names.append(x509.DNSName(host))
     return x509.SubjectAlternativeName(names)
+
+
+def ca_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    name: x509.Name,
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    path_length: int | None,
+) -> x509.Certificate:
+    """A self-signed CA certificate that may sign certificates and CRLs."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+
+
+def leaf_certificate(
+    key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    *,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    usage: x509.ObjectIdentifier,
+    san: x509.SubjectAlternativeName | None,
+) -> x509.Certificate:
+    """A non-CA certificate for ``key``'s public half, for one extended key usage (server or
+    client auth), signed by ``issuer_key``; ``san`` is added when given."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 @attrs.frozen
@@ -66,49 +148,24 @@ class TLSMaterial:
         """A fresh CA and a serving certificate for ``hosts`` (DNS names or IPs)."""
         now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name}-ca")])
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(ca_key, hashes.SHA256())
+        ca_name = subject_name(f"{common_name}-ca")
+        ca = ca_certificate(
+            ca_key, ca_name, not_before=now, not_after=now + VALIDITY, path_length=0
         )
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(_san(hosts), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        cert = leaf_certificate(
+            key,
+            subject_name(common_name),
+            issuer=ca_name,
+            issuer_key=ca_key,
+            not_before=now,
+            not_after=now + VALIDITY,
+            usage=ExtendedKeyUsageOID.SERVER_AUTH,
+            san=subject_alt_name(hosts),
         )
         return cls(
             cert.public_bytes(serialization.Encoding.PEM),
-            _pem_key(key),
+            pem_private_key(key),
             ca.public_bytes(serialization.Encoding.PEM),
         )
 

@@ -4,20 +4,29 @@ A real kube-apiserver needs TLS, a client CA and a service-account signing key;
 kubeadm would normally make them. We make the smallest honest set with
 ``cryptography``: one CA, one serving certificate for 127.0.0.1, and client
 certificates whose subject carries the identity (CN = user, O = group) the way
-Kubernetes' x509 authenticator reads it.
+Kubernetes' x509 authenticator reads it. The certificates are built by
+:mod:`kaito.runtime.certs` (which makes the webhook's); this module picks their names,
+lifetimes and usages and writes them to disk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from pathlib import Path
 
 import attrs
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from kaito.runtime.certs import (
+    ca_certificate,
+    leaf_certificate,
+    pem_private_key,
+    subject_alt_name,
+    subject_name,
+)
 
 _VALIDITY = dt.timedelta(days=365)
 
@@ -30,21 +39,8 @@ class KeyPair:
     key: Path
 
 
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
-    parts = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    return x509.Name(parts)
-
-
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    path.write_bytes(pem_private_key(key))
     path.chmod(0o600)
 
 
@@ -58,30 +54,12 @@ def make_ca(directory: Path, common_name: str = "kaito-testenv-ca") -> KeyPair:
     """Create a self-signed CA certificate and key in ``directory``."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+    cert = ca_certificate(
+        key,
+        subject_name(common_name),
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + _VALIDITY,
+        path_length=None,
     )
     pair = KeyPair(directory / "ca.crt", directory / "ca.key")
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -101,30 +79,18 @@ def issue(
 ) -> KeyPair:
     """Issue a certificate signed by ``ca``: a serving one for ``hosts`` or a client one."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
-    ca_key = _load_key(ca.key)
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, organization))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    cert = leaf_certificate(
+        key,
+        subject_name(common_name, organization),
+        issuer=ca_cert.subject,
+        issuer_key=_load_key(ca.key),
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + _VALIDITY,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH,
+        san=subject_alt_name(hosts) if hosts else None,
     )
-    if hosts:
-        names: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(x509.DNSName(host))
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
     pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
     pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pair.key, key)
