@@ -1,4 +1,4 @@
-"""Flags and set-up shared by ``kaito manager`` and ``kaito provisioner``."""
+"""Flags, set-up and the run loop shared by ``kaito manager`` and ``kaito provisioner``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -87,3 +88,26 @@ async def build_manager(args: argparse.Namespace) -> Manager:
         health_address=_address(args.health_probe_bind_address),
         sync_period=args.sync_period,
     )
+
+
+async def run_manager(
+    manager: Manager,
+    log: logging.Logger,
+    *,
+    close_first: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Run ``manager`` until it stops; the exit code is 1 when leadership was lost (so the pod
+    restarts, as controller-runtime exits), else 0. Afterwards ``close_first`` runs, then the
+    API client is closed."""
+    from kaito.runtime.leader import LeaderElectionLost
+
+    try:
+        await manager.run()
+    except LeaderElectionLost as exc:
+        log.error("leader election lost, exiting so the pod restarts: %s", exc)
+        return 1
+    finally:
+        if close_first is not None:
+            await close_first()
+        await manager.client.close()
+    return 0

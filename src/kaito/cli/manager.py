@@ -11,7 +11,13 @@ import asyncio
 import logging
 import os
 
-from kaito.cli.common import add_manager_flags, build_manager, configure_logging, parse_duration
+from kaito.cli.common import (
+    add_manager_flags,
+    build_manager,
+    configure_logging,
+    parse_duration,
+    run_manager,
+)
 
 log = logging.getLogger("kaito.manager")
 
@@ -56,7 +62,6 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.controllers.workspace import WorkspaceReconciler
     from kaito.presets import default_catalog
     from kaito.runtime.events import EventRecorder
-    from kaito.runtime.leader import LeaderElectionLost
     from kaito.runtime.metrics import registry
 
     manager = await build_manager(args)
@@ -74,14 +79,7 @@ async def _main(args: argparse.Namespace) -> int:
     registry.register(WorkspaceCollector(lambda: manager.cache.list(kinds.WORKSPACE)))
     if not args.disable_webhook:
         await register_webhook(manager, args, settings)
-    try:
-        await manager.run()
-    except LeaderElectionLost as exc:
-        log.error("leader election lost, exiting so the pod restarts: %s", exc)
-        return 1
-    finally:
-        await manager.client.close()
-    return 0
+    return await run_manager(manager, log)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,13 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from kaito.cli.common import add_manager_flags, build_manager, configure_logging, parse_duration
+from kaito.cli.common import (
+    add_manager_flags,
+    build_manager,
+    configure_logging,
+    parse_duration,
+    run_manager,
+)
 
 if TYPE_CHECKING:
     from kaito.provisioner.cloud.base import CloudProvider
@@ -81,7 +87,6 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.provisioner.nodeclaim import NodeClaimReconciler
     from kaito.provisioner.setup import nodeclaim_controller
     from kaito.runtime.events import EventRecorder
-    from kaito.runtime.leader import LeaderElectionLost
 
     manager = await build_manager(args)
     provider = await _provider(args, manager.client)
@@ -90,17 +95,7 @@ async def _main(args: argparse.Namespace) -> int:
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
     collector = GarbageCollector(manager.client, provider, interval=args.gc_interval)
     manager.add_runnable(collector.run, needs_leader=True)
-    try:
-        await manager.run()
-    except LeaderElectionLost as exc:
-        log.error("leader election lost, exiting so the pod restarts: %s", exc)
-        return 1
-    finally:
-        close = getattr(provider, "aclose", None)
-        if close is not None:
-            await close()
-        await manager.client.close()
-    return 0
+    return await run_manager(manager, log, close_first=getattr(provider, "aclose", None))
 
 
 def run(args: argparse.Namespace) -> int:
