@@ -4,7 +4,8 @@ The server speaks two protocols (upstream's ``/chat`` and OpenAI's) over one sma
 that the transformers engine (CPU or GPU, adapters merged with PEFT) and the vLLM engine (GPU,
 continuous batching) are interchangeable, as upstream switches between its two runtimes. Prompts
 arrive already tokenized: the server needs the token count to enforce limits and report usage, and
-tokenizing twice would be waste.
+tokenizing twice would be waste. Option readings both engines share (the served model name,
+``--chat-template``) live here too, so they cannot drift apart.
 """
 
 from __future__ import annotations
