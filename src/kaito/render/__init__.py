@@ -23,6 +23,10 @@ class TemplateError(RuntimeError):
     """A template is missing, refers to an undefined value, or renders invalid YAML."""
 
 
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it (6x faster than pure Python)."""
+
+
 def templates_dir() -> Path:
     """``kaito/templates`` inside an installed wheel, else the checkout's ``templates/``."""
     packaged = Path(__file__).resolve().parents[1] / "templates"
@@ -67,7 +71,7 @@ def render(template: str, **values: Any) -> dict[str, Any]:
     """Render ``template`` and parse it into one manifest dict."""
     text = render_text(template, **values)
     try:
-        manifest = yaml.safe_load(text)
+        manifest = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise TemplateError(f"{template} rendered invalid YAML: {exc}\n{text}") from exc
     if not isinstance(manifest, dict):

@@ -32,7 +32,7 @@ from kaito.testenv import certs
 from kaito.testenv.binaries import require_binaries
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # room for thousands of ClusterIP Services (benchmarks)
 POD_CIDR = "10.244.0.0/16"
 KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
 
