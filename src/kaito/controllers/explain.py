@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from kaito.controllers.pod_failures import first_failure
+from kaito.runtime.conditions import find_object_condition, is_object_condition_true
 
 Obj = dict[str, Any]
 
@@ -47,19 +48,6 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def _cond(obj: Obj | None, kind: str) -> Obj | None:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            result: Obj = cond
-            return result
-    return None
-
-
-def _is_true(obj: Obj | None, kind: str) -> bool:
-    cond = _cond(obj, kind)
-    return bool(cond and cond.get("status") == "True")
-
-
 def diagnose(
     ws: Obj,
     nodeclaims: Sequence[Obj],
@@ -81,7 +69,7 @@ def diagnose(
             f"workspace {name} is being deleted",
             tuple(f"waiting for NodeClaim {n} (its node is being removed)" for n in left),
         )
-    summary = _cond(ws, "WorkspaceSucceeded") or {}
+    summary = find_object_condition(ws, "WorkspaceSucceeded") or {}
     if summary.get("reason") == "InvalidSpec":
         return Diagnosis(
             "invalid",
@@ -89,18 +77,18 @@ def diagnose(
             (str(summary.get("message")),),
             ADVICE["InvalidSpec"],
         )
-    if not _is_true(ws, "ResourceReady"):
-        resource = _cond(ws, "ResourceReady") or {}
+    if not is_object_condition_true(ws, "ResourceReady"):
+        resource = find_object_condition(ws, "ResourceReady") or {}
         details = []
         for claim in nodeclaims:
             claim_name = claim["metadata"]["name"]
-            launched = _cond(claim, "Launched")
+            launched = find_object_condition(claim, "Launched")
             if launched and launched.get("status") == "False":
                 details.append(
                     f"NodeClaim {claim_name} failed to launch: {launched.get('reason')}: "
                     f"{launched.get('message')}"
                 )
-            elif not _is_true(claim, "Ready"):
+            elif not is_object_condition_true(claim, "Ready"):
                 node = (claim.get("status") or {}).get("nodeName") or "no node yet"
                 details.append(f"NodeClaim {claim_name} is not Ready ({node})")
         if not nodeclaims:
@@ -113,15 +101,17 @@ def diagnose(
             ADVICE.get(reason),
         )
     if ws.get("tuning") is not None:
-        if _is_true(ws, "WorkspaceSucceeded"):
+        if is_object_condition_true(ws, "WorkspaceSucceeded"):
             return Diagnosis("ready", f"tuning workspace {name} succeeded")
-        job = _cond(ws, "JobStarted") or {}
+        job = find_object_condition(ws, "JobStarted") or {}
         return Diagnosis(
             "tuning",
             str(summary.get("message") or job.get("message") or "tuning job pending"),
             warnings,
         )
-    if _is_true(ws, "WorkspaceSucceeded") and _is_true(ws, "InferenceReady"):
+    if is_object_condition_true(ws, "WorkspaceSucceeded") and is_object_condition_true(
+        ws, "InferenceReady"
+    ):
         ready = [n["metadata"]["name"] for n in nodes]
         return Diagnosis(
             "ready",

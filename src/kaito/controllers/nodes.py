@@ -16,6 +16,7 @@ import attrs
 
 from kaito.api import constants as c
 from kaito.api.meta import LabelSelector
+from kaito.runtime.conditions import is_object_condition_true
 
 GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -89,12 +90,7 @@ def workspace_of(obj: Mapping[str, Any]) -> list[str]:
 
 
 def node_ready(node: Mapping[str, Any]) -> bool:
-    if _meta(node).get("deletionTimestamp"):
-        return False
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
+    return not _meta(node).get("deletionTimestamp") and is_object_condition_true(node, "Ready")
 
 
 def gpu_capacity(node: Mapping[str, Any]) -> int:

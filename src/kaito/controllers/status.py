@@ -16,6 +16,7 @@ import attrs
 
 from kaito.api import constants as c
 from kaito.controllers.pod_failures import PodFailure, first_failure
+from kaito.runtime.conditions import find_object_condition
 
 POD_FAILURE_REASONS = frozenset(
     {
@@ -54,19 +55,11 @@ class NodeObservation:
     selector: str = ""
 
 
-def _claim_condition(claim: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for cond in (claim.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            result: dict[str, Any] = cond
-            return result
-    return None
-
-
 def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
     """The first NodeClaim that failed to launch, with the cloud's reason and message."""
     for claim in sorted(claims, key=lambda x: x["metadata"]["name"]):
         for kind in ("Launched", "Registered", "Initialized"):
-            cond = _claim_condition(claim, kind)
+            cond = find_object_condition(claim, kind)
             if cond is not None and cond.get("status") == "False" and cond.get("message"):
                 name = claim["metadata"]["name"]
                 return Cond(
@@ -175,11 +168,9 @@ def inference_state(summary: Cond, inference: Cond) -> str:
 
 
 def _job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind and cond.get("status") == "True":
-            result: dict[str, Any] = cond
-            return result
-    return None
+    """The Job's ``Complete``/``Failed`` condition when it is True."""
+    cond = find_object_condition(job, kind)
+    return cond if cond is not None and cond.get("status") == "True" else None
 
 
 def tuning_conditions(

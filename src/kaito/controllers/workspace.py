@@ -35,7 +35,7 @@ from kaito.controllers.nodes import (
 from kaito.controllers.settings import Settings
 from kaito.controllers.status import Cond
 from kaito.controllers.tuning_sync import sync_tuning
-from kaito.controllers.workload import owner_reference
+from kaito.controllers.workload import owner_reference, uses_statefulset
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
@@ -364,8 +364,6 @@ class WorkspaceReconciler:
     def _observed_workload(
         self, ws: Workspace, resolved: desired.Resolved
     ) -> dict[str, Any] | None:
-        from kaito.controllers.workload import uses_statefulset
-
         rt = r.STATEFUL_SET if uses_statefulset(resolved.preset) else r.DEPLOYMENT
         return self.cache.get(rt, ws.name, ws.namespace)
 

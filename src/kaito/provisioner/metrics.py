@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from kaito.runtime.conditions import find_object_condition
 from kaito.runtime.metrics import registry
 
 cloud_requests = Counter(
@@ -61,10 +62,8 @@ async def timed_call(method: str) -> AsyncIterator[None]:
 
 
 def _condition(claim: dict[str, Any], kind: str) -> str | None:
-    for cond in (claim.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return str(cond.get("status"))
-    return None
+    cond = find_object_condition(claim, kind)
+    return None if cond is None else str(cond.get("status"))
 
 
 def nodeclaim_state(claim: dict[str, Any]) -> str:

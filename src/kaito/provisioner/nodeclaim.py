@@ -35,7 +35,7 @@ from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
 from kaito.provisioner.metrics import record_nodeclaim_states, timed_call
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
-from kaito.runtime.conditions import set_status_condition
+from kaito.runtime.conditions import is_object_condition_true, set_status_condition
 from kaito.runtime.controller import Request, Result
 from kaito.runtime.errors import ApiError, Conflict, NotFound
 from kaito.runtime.events import EventRecorder
@@ -108,13 +108,6 @@ def claim_name_of_node(node: dict[str, Any]) -> str | None:
     return None
 
 
-def _node_ready(node: dict[str, Any] | None) -> bool:
-    for cond in ((node or {}).get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
 class NodeClaimReconciler:
     def __init__(
         self,
@@ -178,7 +171,7 @@ class NodeClaimReconciler:
             self._launched[key] = instance
         node = self._node_for(claim, instance)
         await self._write_status(claim, instance, node)
-        if not _node_ready(node):
+        if not is_object_condition_true(node, "Ready"):
             return Result(requeue_after=WAIT_FOR_NODE)
         return Result()
 
@@ -255,7 +248,7 @@ class NodeClaimReconciler:
                 if value and current.get(key) != value:
                     patch[key] = value
         registered = node is not None
-        ready = _node_ready(node)
+        ready = is_object_condition_true(node, "Ready")
         updates = [
             ("Launched", "True", "Launched", ""),
             (

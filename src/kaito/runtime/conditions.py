@@ -98,3 +98,18 @@ def is_status_condition_true(conditions: list[Condition], type: str) -> bool:
 
 def is_status_condition_false(conditions: list[Condition], type: str) -> bool:
     return is_status_condition_present_and_equal(conditions, type, "False")
+
+
+def object_conditions(obj: Mapping[str, Any] | None) -> list[Condition]:
+    """``obj["status"]["conditions"]`` of any object dict (empty when absent)."""
+    conditions: list[Condition] = ((obj or {}).get("status") or {}).get("conditions") or []
+    return conditions
+
+
+def find_object_condition(obj: Mapping[str, Any] | None, type: str) -> Condition | None:
+    """The condition of ``type`` in an object's status (Node, Job, custom resource ...)."""
+    return find_status_condition(object_conditions(obj), type)
+
+
+def is_object_condition_true(obj: Mapping[str, Any] | None, type: str) -> bool:
+    return is_status_condition_true(object_conditions(obj), type)
