@@ -18,6 +18,7 @@ from tests.support.tiny_model import build_tiny_model
 from tests.tuning.helpers import TRAINING_TEXT, training_config, write_parquet
 
 HERE = Path(__file__).parent
+REGISTRY_BUILD = HERE.parents[1] / "hack" / "registry" / "build.sh"
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +46,9 @@ def _free_port() -> int:
 def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real CNCF distribution registry on 127.0.0.1 (in-memory storage); yields host:port.
 
-    Built from tests/tuning/registry with the Go toolchain on first use (cached afterwards).
+    Built from hack/registry with the Go toolchain on first use (cached afterwards).
     """
-    built = subprocess.run(
-        [str(HERE / "registry" / "build.sh")], capture_output=True, text=True, check=False
-    )
+    built = subprocess.run([str(REGISTRY_BUILD)], capture_output=True, text=True, check=False)
     if built.returncode != 0:
         pytest.fail(f"building the test registry failed:\n{built.stderr}")
     binary = built.stdout.strip().splitlines()[-1]

@@ -1,7 +1,8 @@
 """The pusher: the image it builds, how it waits, and a real push to a local OCI registry.
 
-The registry is the CNCF distribution registry built from tests/tuning/registry and run on
-127.0.0.1; the test reads the pushed manifest, config and layer back over the registry API.
+The registry is the CNCF distribution registry built from hack/registry and run on
+127.0.0.1 with in-memory storage; the test reads the pushed manifest, config and layer back
+over the registry API.
 """
 
 from __future__ import annotations

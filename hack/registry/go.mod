@@ -1,4 +1,4 @@
-module kaito.sh/tests/tuning/registry
+module kaito.sh/hack/registry
 
 go 1.26.0
 

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Build the CNCF distribution registry (tests/tuning/registry/main.go: in-memory storage only)
-# into a cache outside the repo, for the pusher tests. Prints the binary's path on stdout.
+# Build the CNCF distribution registry (hack/registry/main.go: in-memory storage for the pusher
+# tests, filesystem storage for the persistent local registry of `kaito testenv registry up`)
+# into a cache outside the repo. Prints the binary's path on stdout.
+#
+#   hack/registry/build.sh          build if missing, print the binary's path
+#   hack/registry/build.sh --path   only print the path (nothing is built)
 #
 # The cache key covers go.mod, go.sum and main.go, so it is rebuilt only when they change.
 set -euo pipefail
@@ -10,7 +14,7 @@ key="$(cd "$here" && cat go.mod go.sum main.go | sha256sum | cut -c1-12)"
 cache_root="${KAITO_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaito/testenv}"
 bin="$cache_root/registry_${key}/registry"
 
-if [[ -x "$bin" ]]; then
+if [[ "${1:-}" == "--path" || -x "$bin" ]]; then
   echo "$bin"
   exit 0
 fi
