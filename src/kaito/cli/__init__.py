@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS = ("testenv", "presets", "manager", "provisioner", "render", "status")
+SUBCOMMANDS = ("testenv", "presets", "manager", "provisioner", "local-nodes", "render", "status")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -23,9 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"kaito.cli.{name}")
+            module = importlib.import_module(f"kaito.cli.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"kaito.cli.{name}":
+            if exc.name == f"kaito.cli.{name.replace('-', '_')}":
                 continue  # subcommand not part of this build
             raise
         module.register(subparsers)

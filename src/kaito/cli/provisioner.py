@@ -2,7 +2,10 @@
 
 Its own process and Deployment, like upstream's gpu-provisioner. ``--provider=azure``
 reads ``ARM_SUBSCRIPTION_ID``, ``ARM_RESOURCE_GROUP``, ``AZURE_CLUSTER_NAME``, ``LOCATION``,
-``AZURE_CLIENT_ID`` and ``AZURE_TENANT_ID``; ``--provider=kwok`` simulates nodes locally.
+``AZURE_CLIENT_ID`` and ``AZURE_TENANT_ID``; ``--provider=kwok`` simulates nodes locally;
+``--provider=local`` makes real nodes on this machine (containerd + kubelet + kube-proxy,
+root only) for CPU instance types and kwok nodes for GPU ones (see
+:mod:`kaito.provisioner.cloud.local`).
 Operator modules are imported when the command runs, so ``kaito --help`` stays fast.
 
 Three optional variables point the Azure provider somewhere other than Azure Resource
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kaito.cli.common import (
@@ -41,9 +45,44 @@ log = logging.getLogger("kaito.provisioner")
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("provisioner", help="turn NodeClaims into GPU nodes")
     add_manager_flags(parser, lease_name="kaito-provisioner")
-    parser.add_argument("--provider", choices=("azure", "kwok"), default="azure")
+    parser.add_argument("--provider", choices=("azure", "kwok", "local"), default="azure")
     parser.add_argument(
         "--boot-delay", type=float, default=5.0, help="kwok: seconds a simulated node takes to boot"
+    )
+    local = parser.add_argument_group("local provider (real nodes on this machine)")
+    local.add_argument(
+        "--local-bin-dir",
+        default=os.environ.get("KAITO_NODE_BIN", ""),
+        help="kubelet, kube-proxy, containerd, ctr (hack/node/build.sh --bin-dir; $KAITO_NODE_BIN)",
+    )
+    local.add_argument(
+        "--local-state-dir",
+        default=str(_xdg("XDG_STATE_HOME", ".local/state") / "kaito" / "nodes"),
+        help="one directory per real node (configs, certificates, pid files, logs)",
+    )
+    local.add_argument(
+        "--local-image-cache",
+        default=str(_xdg("XDG_CACHE_HOME", ".cache") / "kaito" / "node-images"),
+        help="containerd image stores, kept across nodes so images are pulled once",
+    )
+    local.add_argument(
+        "--local-capacity", type=int, default=1, help="how many real nodes this machine hosts"
+    )
+    local.add_argument(
+        "--sandbox-image",
+        default=os.environ.get("KAITO_PAUSE_IMAGE", ""),
+        help="containerd's pause image ($KAITO_PAUSE_IMAGE; built by hack/images/build.sh)",
+    )
+    local.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        help="registry host:port containerd pulls from over plain HTTP (repeatable)",
+    )
+    local.add_argument(
+        "--simulated-gpus",
+        action="store_true",
+        help="GPU instance types become real nodes advertising the SKU's nvidia.com/gpu count",
     )
     parser.add_argument(
         "--gc-interval", default="2m", help="how often leaked instances are collected"
@@ -57,12 +96,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+def _xdg(variable: str, default: str) -> Path:
+    return Path(os.environ.get(variable) or Path.home() / default)
+
+
+def _local_provider(args: argparse.Namespace, client: Client) -> CloudProvider:
+    from kaito.presets import get_sku
+    from kaito.provisioner.cloud.kwok import KwokProvider
+    from kaito.provisioner.cloud.local import LocalProvider
+    from kaito.provisioner.localnode.configs import NodeHost
+
+    if not args.local_bin_dir:
+        raise SystemExit("--provider=local needs --local-bin-dir (or $KAITO_NODE_BIN)")
+    if not args.sandbox_image:
+        raise SystemExit("--provider=local needs --sandbox-image (or $KAITO_PAUSE_IMAGE)")
+    host = NodeHost(
+        bin_dir=Path(args.local_bin_dir),
+        server=client.server,
+        ca_pem=client.ca_pem(),
+        sandbox_image=args.sandbox_image,
+        insecure_registries=tuple(args.insecure_registry),
+    )
+    provider = LocalProvider(
+        client,
+        get_sku,
+        host=host,
+        state_dir=Path(args.local_state_dir),
+        image_cache_dir=Path(args.local_image_cache),
+        capacity=args.local_capacity,
+        simulated_gpus=args.simulated_gpus,
+        kwok=KwokProvider(client, get_sku, boot_delay=args.boot_delay),
+    )
+    if reason := provider.unsupported():
+        log.warning("%s: NodeClaims for CPU instance types will be refused", reason)
+    return provider
+
+
 async def _provider(args: argparse.Namespace, client: Client) -> CloudProvider:
     if args.provider == "kwok":
         from kaito.presets import get_sku
         from kaito.provisioner.cloud.kwok import KwokProvider
 
         return KwokProvider(client, get_sku, boot_delay=args.boot_delay)
+    if args.provider == "local":
+        return _local_provider(args, client)
     from kaito.provisioner.cloud.azure import AzureProvider
     from kaito.provisioner.cloud.azure_settings import AzureSettings
     from kaito.runtime import resources as r

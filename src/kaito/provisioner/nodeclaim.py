@@ -32,6 +32,7 @@ from kaito.provisioner.cloud.base import (
     Taint,
 )
 from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
+from kaito.provisioner.cloud.local import INSTANCE_LABEL as LOCAL_INSTANCE_LABEL
 from kaito.provisioner.metrics import record_nodeclaim_states, timed_call
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
@@ -96,11 +97,11 @@ def instance_request(claim: dict[str, Any]) -> InstanceRequest:
 
 
 def claim_name_of_node(node: dict[str, Any]) -> str | None:
-    """The NodeClaim a Node belongs to: kwok nodes carry the NodeClaim's name, AKS nodes
-    name their agent pool (= NodeClaim) in ``kubernetes.azure.com/agentpool``."""
+    """The NodeClaim a Node belongs to: kwok and local nodes carry the NodeClaim's name, AKS
+    nodes name their agent pool (= NodeClaim) in ``kubernetes.azure.com/agentpool``."""
     metadata = node.get("metadata") or {}
     labels = metadata.get("labels") or {}
-    if labels.get(INSTANCE_LABEL) == "true":
+    if labels.get(INSTANCE_LABEL) == "true" or labels.get(LOCAL_INSTANCE_LABEL) == "true":
         return str(metadata.get("name", "")) or None
     pool = labels.get(c.LABEL_AZURE_AGENTPOOL) or labels.get(c.LABEL_AGENTPOOL)
     if pool and labels.get(c.LABEL_NODEPOOL) == NODEPOOL:

@@ -124,6 +124,13 @@ class Client:
         )
         self.host: str = urlparse(str(api_client.configuration.host)).netloc
         """``host:port`` of the API server (the ``host`` label of request metrics)."""
+        self.server: str = str(api_client.configuration.host)
+        """The API server's URL."""
+
+    def ca_pem(self) -> bytes:
+        """The CA bundle this client verifies the API server with (PEM; empty if none)."""
+        path = self._api.configuration.ssl_ca_cert
+        return Path(path).read_bytes() if path else b""
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

@@ -42,8 +42,11 @@ IDENTITIES: dict[str, tuple[str, str | None]] = {
     "controller-manager": ("system:kube-controller-manager", None),
     "scheduler": ("system:kube-scheduler", None),
     "kwok": ("kwok-controller", "system:masters"),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
 }
 """Client certificate identities (CN, O) of the kubeconfig each component uses."""
+NO_KUBECONFIG = frozenset({"apiserver-kubelet-client"})
+"""Identities that only the apiserver presents (to kubelets): a certificate, no kubeconfig."""
 
 
 class ControlPlaneError(RuntimeError):
@@ -169,10 +172,19 @@ class ControlPlane:
         for stem, (user, group) in IDENTITIES.items():
             certs.issue(ca, self.pki, stem, common_name=user, organization=group)
 
+    def _write_missing_client_certs(self) -> None:
+        """Client certificates added after a workdir's PKI was made (older state dirs)."""
+        ca = certs.KeyPair(self.pki / "ca.crt", self.pki / "ca.key")
+        for stem, (user, group) in IDENTITIES.items():
+            if not (self.pki / f"{stem}.crt").exists():
+                certs.issue(ca, self.pki, stem, common_name=user, organization=group)
+
     def _write_kubeconfigs(self) -> None:
         """Kubeconfigs for this start's apiserver port (the port may differ between starts)."""
         ca = self.pki / "ca.crt"
         for stem, (user, _group) in IDENTITIES.items():
+            if stem in NO_KUBECONFIG:
+                continue
             pair = certs.KeyPair(self.pki / f"{stem}.crt", self.pki / f"{stem}.key")
             path = self.kubeconfig if stem == "admin" else self.workdir / f"{stem}.kubeconfig"
             path.write_text(_kubeconfig(self.server, ca, pair, user))
@@ -212,6 +224,11 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
+                # logs/exec reach real kubelets by the node IP, authenticated by this client
+                # certificate (kubelets use webhook authn/authz against this apiserver)
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
@@ -327,6 +344,7 @@ class ControlPlane:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not (self.pki / "ca.crt").exists():
             self._write_pki()
+        self._write_missing_client_certs()
         self._write_kubeconfigs()
         try:
             self._spawn("etcd")

@@ -1,0 +1,180 @@
+"""The host-wide pieces of local nodes: the pod address, isolation rules, and their cleanup.
+
+Pod and Service traffic must never leave the machine. Pods get no IP masquerade and an
+empty resolv.conf, and the ``KAITO-ISOLATION`` chain (jumped to first from ``FORWARD`` and
+``OUTPUT``) lets pod traffic through only to kaito's bridges and drops the rest; a Service IP
+that is still a Service IP after kube-proxy's DNAT has no endpoints and is rejected rather
+than routed to the default gateway. Pods reach the machine itself through
+:data:`~.layout.HOST_ADDRESS` on ``lo`` (the node IP and the local registry).
+
+Teardown removes exactly what a node made: its bridge, its CNI results, its mounts and
+cgroups; and, with the last node, the isolation chain and every iptables chain kubelet,
+kube-proxy and the CNI plugins created (``KUBE-*``, ``CNI-*``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from kaito.provisioner.localnode.layout import (
+    BRIDGE_PREFIX,
+    HOST_ADDRESS,
+    POD_CIDR,
+    SERVICE_CIDR,
+    NodeLayout,
+)
+
+ISOLATION_CHAIN = "KAITO-ISOLATION"
+OWNED_CHAIN_PREFIXES = ("KUBE-", "CNI-", "KAITO-")
+CNI_RESULTS = Path("/var/lib/cni/results")
+SHIM_SOCKETS = Path("/run/containerd/s")
+CGROUP_FS = Path("/sys/fs/cgroup")
+
+
+class HostError(RuntimeError):
+    """A host command failed; the message has the command and its output."""
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise HostError(f"{shlex.join(argv)}: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+# -- set-up ------------------------------------------------------------------------------
+def ensure_host_address() -> None:
+    """Put :data:`HOST_ADDRESS` on ``lo`` (idempotent)."""
+    shown = _run("ip", "-4", "-o", "addr", "show", "dev", "lo").stdout
+    if f" {HOST_ADDRESS}/" not in shown:
+        _run("ip", "addr", "add", f"{HOST_ADDRESS}/32", "dev", "lo")
+
+
+def enable_forwarding() -> None:
+    """Pods reach each other and Services through the host's routing."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    bridge_nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    if bridge_nf.exists() and bridge_nf.read_text().strip() != "1":
+        bridge_nf.write_text("1\n")
+
+
+def _isolation_rules() -> list[list[str]]:
+    pods, services, bridges = str(POD_CIDR), str(SERVICE_CIDR), f"{BRIDGE_PREFIX}+"
+    return [
+        ["-s", pods, "-o", bridges, "-j", "RETURN"],
+        ["-s", pods, "-o", "lo", "-j", "RETURN"],
+        ["-s", pods, "-m", "comment", "--comment", "pod traffic stays here", "-j", "DROP"],
+        ["-d", pods, "-o", bridges, "-j", "RETURN"],
+        ["-d", pods, "-o", "lo", "-j", "RETURN"],
+        ["-d", pods, "-m", "comment", "--comment", "pods are on kaito bridges", "-j", "DROP"],
+        ["-d", services, "-m", "comment", "--comment", "service without endpoints", "-j", "REJECT"],
+    ]
+
+
+def ensure_isolation() -> None:
+    """Create (or re-create) ``KAITO-ISOLATION`` and jump to it first from FORWARD/OUTPUT."""
+    if _run("iptables", "-w", "-n", "-L", ISOLATION_CHAIN, check=False).returncode != 0:
+        _run("iptables", "-w", "-N", ISOLATION_CHAIN)
+    _run("iptables", "-w", "-F", ISOLATION_CHAIN)
+    for rule in _isolation_rules():
+        _run("iptables", "-w", "-A", ISOLATION_CHAIN, *rule)
+    for chain in ("FORWARD", "OUTPUT"):
+        jump = [chain, "-j", ISOLATION_CHAIN]
+        if _run("iptables", "-w", "-C", *jump, check=False).returncode != 0:
+            _run("iptables", "-w", "-I", chain, "1", "-j", ISOLATION_CHAIN)
+
+
+def isolation_counters() -> dict[str, int]:
+    """Packets each DROP/REJECT rule of the isolation chain has stopped, by comment."""
+    out = _run("iptables", "-w", "-n", "-v", "-x", "-L", ISOLATION_CHAIN).stdout
+    counts: dict[str, int] = {}
+    for line in out.splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] in ("DROP", "REJECT") and "/*" in line:
+            comment = line.split("/*", 1)[1].split("*/", 1)[0].strip()
+            counts[comment] = int(fields[0])
+    return counts
+
+
+# -- teardown -----------------------------------------------------------------------------
+def delete_bridge(layout: NodeLayout) -> None:
+    if Path(f"/sys/class/net/{layout.bridge}").exists():
+        _run("ip", "link", "del", layout.bridge, check=False)
+
+
+def remove_cni_results(layout: NodeLayout) -> None:
+    if CNI_RESULTS.is_dir():
+        for entry in CNI_RESULTS.glob(f"{layout.network_name}-*"):
+            entry.unlink(missing_ok=True)
+
+
+def unmount_under(directory: Path) -> None:
+    """Unmount every mount below ``directory``, deepest first (pod volumes, rootfs, netns)."""
+    prefix = str(directory.resolve()) + "/"
+    for _ in range(3):
+        points = []
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point.startswith(prefix):
+                points.append(point)
+        if not points:
+            return
+        for point in sorted(points, key=len, reverse=True):
+            _run("umount", "-l", point, check=False)
+
+
+def kill_cgroup_tree(layout: NodeLayout) -> None:
+    """SIGKILL every process in the node's pod cgroups and remove the cgroups."""
+    relative = layout.cgroup_root.lstrip("/")
+    roots = [h / relative for h in CGROUP_FS.iterdir() if (h / relative).is_dir()]
+    for root in roots:
+        for procs in root.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+    for root in roots:
+        for _ in range(50):
+            dirs = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            for path in [*dirs, root]:
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+            if not root.exists():
+                break
+            time.sleep(0.1)
+
+
+def _owned(chain: str) -> bool:
+    return chain.startswith(OWNED_CHAIN_PREFIXES)
+
+
+def remove_owned_chains() -> None:
+    """Delete the jumps into ``KUBE-*``/``CNI-*``/``KAITO-*`` chains and the chains themselves."""
+    for table in ("filter", "nat", "mangle"):
+        saved = _run("iptables-save", "-t", table, check=False).stdout
+        owned: list[str] = []
+        for line in saved.splitlines():
+            if line.startswith(":") and _owned(line[1:].split()[0]):
+                owned.append(line[1:].split()[0])
+            elif line.startswith("-A "):
+                words = shlex.split(line)
+                chain = words[1]
+                target = words[words.index("-j") + 1] if "-j" in words else ""
+                if not _owned(chain) and _owned(target):
+                    _run("iptables", "-w", "-t", table, "-D", *words[1:], check=False)
+        for chain in owned:
+            _run("iptables", "-w", "-t", table, "-F", chain, check=False)
+        for chain in owned:
+            _run("iptables", "-w", "-t", table, "-X", chain, check=False)
+
+
+def remove_empty_shim_dir() -> None:
+    with contextlib.suppress(OSError):
+        SHIM_SOCKETS.rmdir()
+        SHIM_SOCKETS.parent.rmdir()
