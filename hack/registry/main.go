@@ -34,6 +34,11 @@ func main() {
 		flags.PrintDefaults()
 	}
 	_ = flags.Parse(os.Args[1:])
+	// distribution v3 exports OpenTelemetry traces to localhost:4318 by default, logging an
+	// error every few seconds when nothing listens there; nothing does on this machine.
+	if os.Getenv("OTEL_TRACES_EXPORTER") == "" {
+		_ = os.Setenv("OTEL_TRACES_EXPORTER", "none")
+	}
 	if flags.NArg() != 1 {
 		flags.Usage()
 		os.Exit(2)
@@ -41,6 +46,7 @@ func main() {
 
 	config := &configuration.Configuration{}
 	config.HTTP.Addr = flags.Arg(0)
+	config.Catalog.MaxEntries = 1000 // configuration.Parse's default; a bare struct has 0
 	switch *storage {
 	case "inmemory":
 		config.Storage = configuration.Storage{"inmemory": configuration.Parameters{}}

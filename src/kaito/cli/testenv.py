@@ -1,4 +1,8 @@
-"""``kaito testenv up|down|env|status``: the local control plane from the shell."""
+"""``kaito testenv up|down|env|status``: the local control plane from the shell.
+
+``kaito testenv registry up|down|status``: the persistent local OCI registry on the kaito
+host address (:mod:`kaito.testenv.registry`) that locally built images are pushed to.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,14 @@ import time
 from pathlib import Path
 
 from kaito.testenv import ControlPlane, require_binaries
+from kaito.testenv.registry import (
+    HOST_ADDRESS,
+    HOST_INTERFACE,
+    HostAddressError,
+    LocalRegistry,
+    RegistryError,
+    remove_host_address,
+)
 
 
 def default_workdir() -> Path:
@@ -24,7 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--dir", type=Path, default=None, help="state directory (default: %(default)s)"
     )
-    parser.add_argument("action", choices=("up", "down", "env", "status"))
+    parser.add_argument("action", choices=("up", "down", "env", "status", "registry"))
+    parser.add_argument(
+        "registry_action",
+        nargs="?",
+        choices=("up", "down", "status"),
+        help="with `registry`: start, stop or describe the local OCI registry",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -34,7 +52,47 @@ def _attached(workdir: Path) -> ControlPlane | None:
     return ControlPlane.load(workdir)
 
 
+def run_registry(action: str | None) -> int:
+    """``kaito testenv registry up|down|status``."""
+    registry = LocalRegistry()
+    try:
+        if action == "up":
+            started = time.monotonic()
+            if registry.ensure():
+                print(f"registry ready in {time.monotonic() - started:.1f}s: {registry.url}")
+            else:
+                print(f"registry already running: {registry.url}")
+            print(f"data: {registry.data_dir}  log: {registry.log_file}")
+        elif action == "down":
+            print("registry stopped" if registry.stop() else "no registry to stop")
+            if remove_host_address():
+                print(f"removed {HOST_ADDRESS}/32 from {HOST_INTERFACE}")
+        else:
+            st = registry.status()
+            print(f"{'registry':14} {'running' if st.running else 'stopped'}")
+            print(f"{'pid':14} {st.pid or '-'}")
+            print(
+                f"{'address':14} {st.address} (host address on {HOST_INTERFACE}: "
+                f"{'yes' if st.host_address else 'no'})"
+            )
+            print(f"{'data':14} {st.data_dir} ({st.data_bytes / 2**20:.1f} MiB)")
+            print(f"{'repositories':14} {' '.join(st.repositories) or '-'}")
+            return 0 if st.running else 3
+    except (HostAddressError, RegistryError) as err:
+        print(f"kaito testenv registry {action}: {err}")
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "registry":
+        if args.registry_action is None:
+            print("usage: kaito testenv registry up|down|status")
+            return 2
+        return run_registry(args.registry_action)
+    if args.registry_action is not None:
+        print(f"kaito testenv {args.action}: unexpected argument {args.registry_action!r}")
+        return 2
     workdir: Path = args.dir or default_workdir()
     plane = _attached(workdir)
     if args.action == "up":
