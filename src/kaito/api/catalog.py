@@ -26,7 +26,7 @@ class InferencePreset:
     hf_model_id: str | None
     """HuggingFace repository the weights come from."""
     gpu_count: int
-    """``GPUCountRequirement``: GPUs the model needs in total."""
+    """``GPUCountRequirement``: GPUs the model needs in total; 0 for a CPU preset."""
     total_gpu_memory: int
     """``TotalGPUMemoryRequirement``: GPU memory across all GPUs, bytes."""
     per_gpu_memory: int
@@ -55,9 +55,23 @@ class InferencePreset:
     """vLLM ``--tool-call-parser`` for tool calling, when the model supports it."""
     chat_template: str | None = None
     """Chat template file shipped in the image, when the tokenizer's own is not used."""
+    cpu: str = ""
+    """CPU request of the model container (a Kubernetes quantity such as ``1`` or ``500m``);
+    set for CPU presets, which request no GPU."""
+    memory: int = 0
+    """Memory request of the model container, bytes (0: none); set for CPU presets."""
+    weights_artifact: bool = False
+    """The weights are an OCI artifact ``<registry>/<image_name>:<image_tag>`` that an init
+    container pulls with ``oras pull`` into ``/workspace/weights`` (upstream v0.5+'s
+    ``model-weights-downloader``); the model container then runs kaito's inference image."""
+
+    @property
+    def cpu_only(self) -> bool:
+        """A CPU preset: it needs no GPU and runs on any node with enough CPU and memory."""
+        return self.gpu_count == 0
 
     def image(self, registry: str) -> str:
-        """``<registry>/<image_name>:<image_tag>``."""
+        """``<registry>/<image_name>:<image_tag>`` (the weights artifact for artifact presets)."""
         return f"{registry.rstrip('/')}/{self.image_name}:{self.image_tag}"
 
 
@@ -82,24 +96,35 @@ class TuningPreset:
 
 @attrs.frozen(kw_only=True)
 class GPUConfig:
-    """One instance type: its GPUs (upstream ``sku.GPUConfig``)."""
+    """One instance type: its GPUs (upstream ``sku.GPUConfig``), or none for a CPU SKU."""
 
     sku: str
     """Instance type name with its canonical capitalisation."""
     cloud: str
     """``azure``, ``aws`` or ``arc``."""
     gpu_count: int
+    """GPUs of one node; 0 for a CPU instance type."""
     gpu_model: str
+    """GPU product name; empty for a CPU instance type."""
     gpu_memory: int
     """Total GPU memory of one node (all its GPUs), bytes."""
     nvme: bool = False
     """The node has local NVMe disks (weights go on a local-disk PVC)."""
     compute_capability: float | None = None
-    """CUDA compute capability; ``None`` for non-NVIDIA accelerators."""
+    """CUDA compute capability; ``None`` for non-NVIDIA accelerators and CPU SKUs."""
+    vcpus: int | None = None
+    """vCPUs of one node, where the table says (CPU SKUs)."""
+    memory: int | None = None
+    """Memory of one node in bytes, where the table says (CPU SKUs)."""
 
     @property
     def per_gpu_memory(self) -> int:
         return self.gpu_memory // self.gpu_count if self.gpu_count else 0
+
+    @property
+    def cpu_only(self) -> bool:
+        """A CPU instance type: no GPUs, so only CPU presets run on it."""
+        return self.gpu_count == 0
 
 
 class Catalog(Protocol):

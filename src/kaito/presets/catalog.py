@@ -4,6 +4,11 @@ The files are package data (``kaito/presets/data/*.yaml``), read once through
 :mod:`importlib.resources` so they work from a wheel, a zip or a source tree.
 Lookups are case-insensitive, as upstream's (``GetGPUConfigBySKU`` lower-cases;
 preset names are matched lower-case).
+
+A CPU preset has ``gpu_count: 0`` and says what its container requests (``cpu``,
+``memory``); a CPU SKU has ``gpu_count: 0`` and says its ``vcpus`` and ``memory``.
+``weights: oci-artifact`` marks a preset whose weights are the OCI artifact
+``<registry>/kaito-<name>:<image_tag>`` (pulled by an init container), not an image.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from kaito.api.quantity import parse_quantity
 
 CLOUDS = ("azure", "aws", "arc")
 DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
+WEIGHTS_SOURCES = ("image", "oci-artifact")
+"""Where a preset's weights come from (unless ``download_at_runtime``): baked into the image
+``kaito-<name>``, or the OCI artifact of that name."""
 
 
 def _load(name: str) -> Any:
@@ -32,6 +40,15 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
     name = str(raw["name"])
     access_mode = str(raw.get("access_mode", "public"))
     download = bool(raw.get("download_at_runtime", False))
+    weights = str(raw.get("weights", "image"))
+    if weights not in WEIGHTS_SOURCES or (download and weights != "image"):
+        raise ValueError(f"preset {name}: weights must be one of {WEIGHTS_SOURCES}, got {weights}")
+    gpu_count = int(raw["gpu_count"])
+    cpu = str(raw.get("cpu", ""))
+    if gpu_count == 0 and not cpu:
+        raise ValueError(f"preset {name}: a CPU preset (gpu_count 0) must say its cpu request")
+    if cpu:
+        parse_quantity(cpu)  # rejects a malformed quantity when the catalog loads
     if download:
         image_name, image_tag = str(defaults["base_image"]), str(defaults["base_image_tag"])
     elif access_mode == "private":
@@ -42,7 +59,7 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
         name=name,
         family=str(raw["family"]),
         hf_model_id=raw.get("hf_model_id"),
-        gpu_count=int(raw["gpu_count"]),
+        gpu_count=gpu_count,
         total_gpu_memory=parse_quantity(str(raw["total_gpu_memory"])),
         per_gpu_memory=parse_quantity(str(raw["per_gpu_memory"])),
         disk=parse_quantity(str(raw["disk"])),
@@ -58,6 +75,9 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
         access_mode=access_mode,
         tool_call_parser=raw.get("tool_call_parser"),
         chat_template=raw.get("chat_template"),
+        cpu=cpu,
+        memory=parse_quantity(str(raw.get("memory", "0"))),
+        weights_artifact=weights == "oci-artifact",
     )
 
 
@@ -72,19 +92,24 @@ def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
         per_gpu_memory_by_method={
             str(k).lower(): parse_quantity(str(v)) for k, v in by_method.items()
         },
+        **({"methods": tuple(str(m).lower() for m in raw["methods"])} if "methods" in raw else {}),
     )
 
 
 def _sku(raw: Mapping[str, Any], cloud: str) -> GPUConfig:
     cc = raw.get("compute_capability")
+    vcpus = raw.get("vcpus")
+    memory = raw.get("memory")
     return GPUConfig(
         sku=str(raw["sku"]),
         cloud=cloud,
         gpu_count=int(raw["gpu_count"]),
-        gpu_model=str(raw["gpu_model"]),
-        gpu_memory=parse_quantity(str(raw["gpu_memory"])),
+        gpu_model=str(raw.get("gpu_model") or ""),
+        gpu_memory=parse_quantity(str(raw.get("gpu_memory", "0"))),
         nvme=bool(raw.get("nvme", False)),
         compute_capability=None if cc is None else float(cc),
+        vcpus=None if vcpus is None else int(vcpus),
+        memory=None if memory is None else parse_quantity(str(memory)),
     )
 
 

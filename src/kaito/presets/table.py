@@ -2,13 +2,15 @@
 
 Aligned columns separated by three spaces with upper-case headers, the way
 ``kubectl get`` prints, so the output reads and greps like the rest of the tools.
+CPU presets show ``CPU`` where a GPU count would be; CPU instance types show 0 GPUs and
+``CPU (<n> vCPU, <memory>)`` as their model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kaito.api.catalog import InferencePreset
+from kaito.api.catalog import GPUConfig, InferencePreset
 from kaito.api.quantity import format_memory
 from kaito.presets.catalog import PresetCatalog, default_catalog
 
@@ -33,8 +35,8 @@ def _inference_row(p: InferencePreset, registry: str) -> list[str]:
     image = p.image(registry) if p.image_name else "(private)"
     return [
         p.name,
-        str(p.gpu_count),
-        format_memory(p.total_gpu_memory),
+        "CPU" if p.cpu_only else str(p.gpu_count),
+        "-" if p.cpu_only else format_memory(p.total_gpu_memory),
         format_memory(p.per_gpu_memory) if p.per_gpu_memory else "-",
         format_memory(p.disk),
         str(p.context_length) if p.context_length else "-",
@@ -76,9 +78,9 @@ def render_tuning_table(catalog: PresetCatalog | None = None) -> str:
     rows = [
         [
             p.name,
-            str(p.gpu_count),
-            format_memory(p.total_gpu_memory),
-            format_memory(p.per_gpu_memory),
+            str(p.gpu_count) if p.gpu_count else "CPU",
+            format_memory(p.total_gpu_memory) if p.gpu_count else "-",
+            format_memory(p.per_gpu_memory) if p.gpu_count else "-",
             ",".join(
                 f"{m}={format_memory(v)}" for m, v in sorted(p.per_gpu_memory_by_method.items())
             )
@@ -92,8 +94,17 @@ def render_tuning_table(catalog: PresetCatalog | None = None) -> str:
     return format_table(header, rows)
 
 
+def _sku_model(s: GPUConfig) -> str:
+    if not s.cpu_only:
+        return s.gpu_model
+    parts = [f"{s.vcpus} vCPU"] if s.vcpus else []
+    if s.memory:
+        parts.append(format_memory(s.memory))
+    return f"CPU ({', '.join(parts)})" if parts else "CPU"
+
+
 def render_skus_table(cloud: str = "azure", catalog: PresetCatalog | None = None) -> str:
-    """The GPU instance types of one cloud."""
+    """The GPU (and CPU) instance types of one cloud."""
     cat = catalog or default_catalog()
     rows = []
     for name in cat.sku_names(cloud):
@@ -103,9 +114,9 @@ def render_skus_table(cloud: str = "azure", catalog: PresetCatalog | None = None
             [
                 s.sku,
                 str(s.gpu_count),
-                s.gpu_model,
-                format_memory(s.gpu_memory),
-                format_memory(s.per_gpu_memory),
+                _sku_model(s),
+                "-" if s.cpu_only else format_memory(s.gpu_memory),
+                "-" if s.cpu_only else format_memory(s.per_gpu_memory),
                 _yes(s.nvme),
                 "-" if s.compute_capability is None else f"{s.compute_capability:.1f}",
             ]

@@ -198,7 +198,12 @@ def test_every_sku_is_consistent() -> None:
         assert names == sorted(names) and len(names) == len(set(n.lower() for n in names))
         for name in names:
             s = cat.sku(name, cloud)
-            assert s is not None and s.gpu_count > 0 and s.gpu_memory % s.gpu_count == 0
+            assert s is not None
+            if s.cpu_only:  # a CPU SKU: no GPU fields, its vCPUs and memory instead
+                assert (s.gpu_model, s.gpu_memory, s.compute_capability) == ("", 0, None)
+                assert s.vcpus and s.memory and s.memory >= s.vcpus * gib(1)
+                continue
+            assert s.gpu_count > 0 and s.gpu_memory % s.gpu_count == 0
             if s.gpu_model.startswith("NVIDIA"):
                 assert s.compute_capability is not None and 3.0 <= s.compute_capability < 10
             else:

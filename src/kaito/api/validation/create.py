@@ -260,5 +260,14 @@ def _check_tuning(
     if tuning is None:
         out.add(invalid_value(f"Unsupported tuning preset name {name}", "tuning.preset.name"))
         return
+    if method in c.TUNING_METHODS and method not in tuning.methods:
+        out.add(
+            invalid_value(
+                f"Tuning method {method} is not supported for preset {tuning.name}; "
+                f"supported methods: {', '.join(tuning.methods)}",
+                "tuning.method",
+            )
+        )
+        return
     if sku is not None and method in c.TUNING_METHODS:
         warn_tuning_fit(out, ws, sku, tuning, method)

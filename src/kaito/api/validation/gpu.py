@@ -10,6 +10,13 @@ fits where the lora-sized table says it does not); it gets admission warnings.
 One check is kaito's own: the GPUs' CUDA compute capability must be one the
 runtime's CUDA 12 build supports (Kepler K80 SKUs such as ``Standard_NC6`` cannot
 run any preset); it is bypassed by the same annotation.
+
+CPU presets and CPU instance types (``gpu_count`` 0, kaito's own) follow three rules:
+a CPU preset on a CPU SKU gets no GPU checks, only "does its CPU and memory request
+fit one node" (bypassable); a CPU preset on a GPU SKU is accepted (it runs on the
+CPUs and leaves the GPUs idle); a GPU preset (or GPU tuning preset) on a CPU SKU is
+refused in upstream's "Insufficient number of GPUs" words, even with the bypass
+annotation, since no amount of bypassing gives the node a GPU.
 """
 
 from __future__ import annotations
@@ -52,14 +59,66 @@ def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
     return wanted if wanted in c.RUNTIMES else preset.runtime
 
 
-def check_inference_fit(
-    out: Collector, ws: Workspace, sku: GPUConfig, preset: InferencePreset
-) -> None:
-    """Upstream's three GPU checks plus the compute-capability check, as errors."""
+def millicores(quantity: str) -> int:
+    """A Kubernetes CPU quantity (``2``, ``1.5``, ``500m``) in millicores."""
+    text = quantity.strip()
+    if text.endswith("m"):
+        return int(text[:-1])
+    return round(float(text) * 1000)
+
+
+def _no_gpus(out: Collector, instance_type: str, what: str, name: str, gpus: int) -> None:
+    out.add(
+        invalid_value(
+            f"Insufficient number of GPUs: Instance type {instance_type} is a CPU instance "
+            f"type with no GPUs, but {what} {name} requires at least {gpus}",
+            "resource.instanceType",
+        )
+    )
+
+
+def check_cpu_fit(out: Collector, ws: Workspace, sku: GPUConfig, preset: InferencePreset) -> None:
+    """A CPU preset's container requests against one node's vCPUs and memory, where known."""
     if c.ANNOTATION_BYPASS_RESOURCE_CHECKS in ws.annotations:
         return
     instance_type = ws.resource.instance_type or sku.sku
     name = preset.name.lower()
+    if preset.cpu and sku.vcpus is not None and sku.vcpus * 1000 < millicores(preset.cpu):
+        out.add(
+            invalid_value(
+                f"Insufficient CPU: Instance type {instance_type} provides {sku.vcpus} vCPUs, "
+                f"but preset {name} requires at least {preset.cpu}",
+                "resource.instanceType",
+            )
+        )
+    if preset.memory and sku.memory is not None and sku.memory < preset.memory:
+        out.add(
+            invalid_value(
+                f"Insufficient memory: Instance type {instance_type} has "
+                f"{format_memory(sku.memory)} of memory, but preset {name} requires at least "
+                f"{format_memory(preset.memory)}",
+                "resource.instanceType",
+            )
+        )
+
+
+def check_inference_fit(
+    out: Collector, ws: Workspace, sku: GPUConfig, preset: InferencePreset
+) -> None:
+    """Upstream's three GPU checks plus the compute-capability check, as errors.
+
+    CPU presets get :func:`check_cpu_fit` instead; GPU presets on a CPU SKU one error.
+    """
+    instance_type = ws.resource.instance_type or sku.sku
+    name = preset.name.lower()
+    if preset.cpu_only:
+        check_cpu_fit(out, ws, sku, preset)
+        return
+    if sku.cpu_only:
+        _no_gpus(out, instance_type, "preset", name, preset.gpu_count)
+        return
+    if c.ANNOTATION_BYPASS_RESOURCE_CHECKS in ws.annotations:
+        return
     nodes = ws.resource.node_count
     total_gpus = nodes * sku.gpu_count
     if total_gpus < preset.gpu_count:
@@ -121,8 +180,16 @@ def check_inference_fit(
 def warn_tuning_fit(
     out: Collector, ws: Workspace, sku: GPUConfig, preset: TuningPreset, method: str
 ) -> None:
-    """Admission warnings (never errors) when the SKU looks too small for tuning."""
+    """Admission warnings when the SKU looks too small for tuning.
+
+    The one error: a GPU tuning preset on a CPU instance type (the Job could never start).
+    """
     instance_type = ws.resource.instance_type or sku.sku
+    if preset.gpu_count == 0:
+        return
+    if sku.cpu_only:
+        _no_gpus(out, instance_type, "tuning preset", preset.name, preset.gpu_count)
+        return
     total_gpus = ws.resource.node_count * sku.gpu_count
     if total_gpus < preset.gpu_count:
         out.warn(
