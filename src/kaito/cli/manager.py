@@ -36,6 +36,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("PRESET_REGISTRY_NAME"),
         help="registry of the preset model images (env PRESET_REGISTRY_NAME)",
     )
+    parser.add_argument(
+        "--inference-image",
+        default=None,
+        help="kaito's inference server image, run by presets whose weights are an OCI "
+        "artifact (default kaito-inference:0.1.0, no registry: name yours)",
+    )
+    parser.add_argument(
+        "--weights-puller-image",
+        default=None,
+        help="init-container image with oras that pulls an artifact preset's weights "
+        "(default upstream's oras image)",
+    )
+    parser.add_argument(
+        "--puller-image",
+        default=None,
+        help="init-container image with skopeo that pulls adapter and tuning-input images",
+    )
+    parser.add_argument(
+        "--insecure-registries",
+        default="",
+        help="comma-separated registries (host[:port]) reached over plain HTTP, "
+        "e.g. 10.245.0.1:5000",
+    )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
     parser.add_argument(
         "--webhook-port", type=int, default=9443, help="HTTPS port of the admission webhook"
@@ -51,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--disable-webhook", action="store_true", help="do not serve admission")
     parser.set_defaults(handler=run)
+
+
+def registry_list(text: str) -> tuple[str, ...]:
+    """``a:5000, b`` -> ("a:5000", "b"): the --insecure-registries value, blanks dropped."""
+    return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -69,6 +97,10 @@ async def _main(args: argparse.Namespace) -> int:
         preset_registry=args.preset_registry,
         cloud=args.cloud,
         node_auto_provisioning=not args.disable_node_auto_provisioning,
+        inference_image=args.inference_image,
+        weights_puller_image=args.weights_puller_image,
+        puller_image=args.puller_image,
+        insecure_registries=registry_list(args.insecure_registries) or None,
     )
     catalog = default_catalog()
     recorder = EventRecorder(manager.client, component="kaito-workspace")

@@ -4,6 +4,9 @@ Names are deterministic (``ws`` + 9 hex digits of sha256(namespace/name/index)):
 a controller that restarts between "decide to create" and "see it in the cache"
 computes the same name and gets AlreadyExists instead of a second node. They also
 satisfy the AKS agent-pool name rule ``^[a-z][a-z0-9]{0,11}$``.
+
+GPU nodes carry upstream's ``sku=gpu:NoSchedule`` taint (kaito's pods tolerate it, other
+pods stay off the GPUs); a CPU instance type (no GPUs in the SKU table) gets no taint.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 from typing import Any
 
 from kaito.api import constants as c
-from kaito.api.catalog import InferencePreset, TuningPreset
+from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
 from kaito.api.meta import label_selector_as_map
 from kaito.api.workspace import Workspace
 from kaito.controllers.settings import Settings
@@ -40,13 +43,27 @@ def storage_request(preset: InferencePreset | TuningPreset | None) -> str:
     return f"{gib}Gi"
 
 
+def gpu_node(ws: Workspace, settings: Settings, sku: GPUConfig | None = None) -> bool:
+    """False only for an instance type the SKU table lists as a CPU one."""
+    if sku is None and ws.resource.instance_type:
+        from kaito.presets import get_sku  # kaito.presets imports kaito.api, not controllers
+
+        sku = get_sku(ws.resource.instance_type, settings.cloud)
+    return sku is None or not sku.cpu_only
+
+
 def nodeclaim(
     ws: Workspace,
     index: int,
     preset: InferencePreset | TuningPreset | None,
     settings: Settings,
+    *,
+    sku: GPUConfig | None = None,
 ) -> dict[str, Any]:
-    """The NodeClaim for the ``index``-th node of ``ws``."""
+    """The NodeClaim for the ``index``-th node of ``ws``.
+
+    ``sku`` is the instance type's catalog entry; without it the shipped catalog is asked.
+    """
     selector_labels = {
         k: v
         for k, v in label_selector_as_map(ws.resource.label_selector).items()
@@ -68,5 +85,6 @@ def nodeclaim(
             "instance_type": ws.resource.instance_type or "",
             "nodepool": NODEPOOL,
             "storage": storage_request(preset),
+            "gpu_taint": gpu_node(ws, settings, sku),
         },
     )

@@ -4,7 +4,8 @@ Pure functions over Node and NodeClaim dicts, following upstream Kaito: a node
 qualifies when it carries the ``labelSelector``'s labels, is Ready, has
 ``nvidia.com/gpu`` capacity and (with auto-provisioning) the requested instance
 type. Nodes someone brought themselves (no ``karpenter.sh/nodepool`` label) are
-used first; NodeClaims are created only for what is still missing.
+used first; NodeClaims are created only for what is still missing. A CPU preset
+(``needs_gpu=False``) qualifies Ready nodes without ``nvidia.com/gpu`` capacity too.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def plan_nodes(
     preferred: Sequence[str] = (),
     previous_workers: Sequence[str] = (),
     auto_provisioning: bool = True,
+    needs_gpu: bool = True,
 ) -> NodePlan:
     """Pick ``required`` qualified nodes, and say how many NodeClaims cover the rest.
 
@@ -135,7 +137,9 @@ def plan_nodes(
     qualified: list[Mapping[str, Any]] = []
     for node in nodes:
         labels = _meta(node).get("labels") or {}
-        if not (selector_matches(selector, labels) and node_ready(node) and gpu_capacity(node)):
+        if not (selector_matches(selector, labels) and node_ready(node)):
+            continue
+        if needs_gpu and not gpu_capacity(node):
             continue
         if (
             auto_provisioning

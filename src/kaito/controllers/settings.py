@@ -17,6 +17,19 @@ class Settings:
     """Registry of the preset model images (``<registry>/kaito-<preset>:<tag>``)."""
     puller_image: str = "mcr.microsoft.com/aks/skopeo:1.14.4-6"
     """Init-container image that pulls adapter images into ``/mnt/adapter/<name>``."""
+    inference_image: str = "kaito-inference:0.1.0"
+    """kaito's own inference server image (ENTRYPOINT ``kaito-inference``), run by presets
+    whose weights are an OCI artifact. The default names no registry on purpose: kaito
+    publishes its images nowhere a default could point to, and a registry we cannot push
+    to would pull someone else's image or fail far from the cause. A bare name resolves
+    the way the container runtime resolves it (an image loaded on the node, or the
+    runtime's default registry), and ``kaito manager --inference-image`` names the real
+    one (locally ``10.245.0.1:5000/kaito/kaito-inference:<tag>``)."""
+    weights_puller_image: str = "mcr.microsoft.com/oss/v2/oras-project/oras:v1.2.3"
+    """Init-container image (needs ``oras`` on its PATH) that pulls an artifact preset's
+    weights into ``/workspace/weights``; upstream's ``model-weights-downloader`` image."""
+    insecure_registries: tuple[str, ...] = ()
+    """Registries (``host[:port]``) spoken to over plain HTTP (``oras pull --plain-http``)."""
     tuning_image: str = "mcr.microsoft.com/aks/kaito/kaito-tuning:0.1.0"
     """Image running ``kaito-tune`` for tuning Jobs (the preset's weights are pulled separately)."""
     pusher_image: str = "ghcr.io/oras-project/oras:v1.2.0"
@@ -31,6 +44,11 @@ class Settings:
     """``kaito.sh/node-image-family`` put on NodeClaims unless the Workspace sets it."""
     system_namespace: str = "kaito-system"
     """Where the default tuning/inference ConfigMaps live."""
+
+    def plain_http(self, reference: str) -> bool:
+        """Whether the registry of an image or artifact reference is an insecure (HTTP) one."""
+        host = reference.split("/", 1)[0].lower()
+        return host in {r.strip().lower().rstrip("/") for r in self.insecure_registries}
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

@@ -4,6 +4,13 @@ Python decides every value (image, command, GPUs, affinity, adapters) from the
 Workspace, its preset, the instance type and the operator settings; the Jinja
 templates in ``templates/inference/`` lay them out. Everything here is a pure
 function, pinned by the golden files in ``tests/golden/``.
+
+A CPU preset's container requests the preset's ``cpu`` and ``memory`` and no GPU.
+An artifact preset (``weights_artifact``) runs kaito's own ``inference_image``; an init
+container ``model-weights-downloader`` (``oras pull <ref> -o /workspace/weights``, plus
+``--plain-http`` for an insecure registry) fills the ``model-weights-volume`` emptyDir that
+both containers mount at ``/workspace/weights``, and a startup probe on ``/health`` replaces
+the 10-minute liveness delay GPU presets keep.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 
 from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, InferencePreset
+from kaito.api.quantity import format_binary
 from kaito.api.workspace import AdapterSpec, Workspace
 from kaito.controllers.settings import Settings
 from kaito.render import render
@@ -23,6 +31,9 @@ Manifest = dict[str, Any]
 MODEL_DIR = "/workspace/weights"
 CONFIG_PATH = "/mnt/config/inference_config.yaml"
 ADAPTERS_DIR = "/mnt/adapter"
+WEIGHTS_DOWNLOADER = "model-weights-downloader"
+"""Upstream's name for the init container that pulls an artifact preset's weights."""
+WEIGHTS_VOLUME = "model-weights-volume"
 
 
 def workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -97,11 +108,40 @@ def inference_command(ws: Workspace, preset: InferencePreset) -> list[str]:
         "--host=0.0.0.0",
         "--port=5000",
     ]
-    if preset.family == "phi":
+    if preset.cpu_only:
+        # float32: the weights are stored so, and most CPUs have no fast bfloat16 matmul
+        command += ["--device=cpu", "--dtype=float32"]
+    elif preset.family == "phi":
         command += ["--dtype=auto", "--trust-remote-code"]
     else:
         command.append("--dtype=bfloat16")
     return command
+
+
+def weights_reference(preset: InferencePreset, settings: Settings) -> str:
+    """``<preset registry>/kaito-<preset>:<tag>``: the weights artifact of an artifact preset."""
+    return preset.image(settings.preset_registry)
+
+
+def weights_downloader(preset: InferencePreset, settings: Settings) -> dict[str, Any] | None:
+    """The ``model-weights-downloader`` init container of an artifact preset, else None."""
+    if not preset.weights_artifact:
+        return None
+    reference = weights_reference(preset, settings)
+    command = ["oras", "pull", reference, "-o", MODEL_DIR]
+    if settings.plain_http(reference):
+        command.append("--plain-http")
+    return {"name": WEIGHTS_DOWNLOADER, "image": settings.weights_puller_image, "command": command}
+
+
+def cpu_resources(preset: InferencePreset) -> dict[str, str] | None:
+    """The requests of a CPU preset's container (no limits: it may use idle cores), else None."""
+    if not preset.cpu_only:
+        return None
+    requests = {"cpu": preset.cpu}
+    if preset.memory:
+        requests["memory"] = format_binary(preset.memory)
+    return requests
 
 
 def _adapter_name(adapter: AdapterSpec) -> str:
@@ -265,9 +305,12 @@ def inference_workload(
     for secret in (options.image_pull_secrets if options else None) or ():
         if secret not in pull_secrets:
             pull_secrets.append(secret)
-    image = (options.image if options and options.image else None) or preset.image(
-        settings.preset_registry
+    default_image = (
+        settings.inference_image
+        if preset.weights_artifact
+        else preset.image(settings.preset_registry)
     )
+    image = (options.image if options and options.image else None) or default_image
     statefulset = uses_statefulset(preset)
     values = {
         **workload_values(ws, revision),
@@ -285,6 +328,10 @@ def inference_workload(
         "command": inference_command(ws, preset),
         "distributed": statefulset,
         "gpu_count": gpu_count(preset, sku),
+        "cpu_requests": cpu_resources(preset),
+        "weights_downloader": weights_downloader(preset, settings),
+        "weights_volume": WEIGHTS_VOLUME,
+        "startup_probe": preset.weights_artifact,
         "env": _env(ws),
         "config_map": config_map_name(ws),
     }

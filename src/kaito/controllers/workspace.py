@@ -26,6 +26,7 @@ from kaito.controllers import desired, nodeclaims, revision, status
 from kaito.controllers.diff import needs_apply
 from kaito.controllers.nodes import (
     NodePlan,
+    gpu_capacity,
     label_pairs,
     plan_nodes,
     selector_index_value,
@@ -303,6 +304,9 @@ class WorkspaceReconciler:
         candidates = (
             self._indexed(r.NODE, NODES_BY_LABEL, pair) if pair else self.cache.list(r.NODE)
         )
+        preset = resolved.preset or (
+            self.catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
+        )
         plan = plan_nodes(
             selector=ws.resource.label_selector,
             instance_type=ws.resource.instance_type,
@@ -312,17 +316,15 @@ class WorkspaceReconciler:
             preferred=ws.resource.preferred_nodes or (),
             previous_workers=status_obj.get("workerNodes") or (),
             auto_provisioning=nap,
+            needs_gpu=preset is None or preset.gpu_count > 0,
         )
         if nap:
-            preset = resolved.preset or (
-                self.catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
-            )
             existing = {claim["metadata"]["name"] for claim in claims}
             for index in range(plan.nodeclaims_wanted):
                 name = nodeclaims.nodeclaim_name(ws, index)
                 if name in existing:
                     continue
-                manifest = nodeclaims.nodeclaim(ws, index, preset, self.settings)
+                manifest = nodeclaims.nodeclaim(ws, index, preset, self.settings, sku=resolved.sku)
                 try:
                     created = await self.client.create(kinds.NODECLAIM, manifest)
                 except AlreadyExists:
@@ -352,6 +354,8 @@ class WorkspaceReconciler:
             node = self.cache.get(r.NODE, name)
             labels = ((node or {}).get("metadata") or {}).get("labels") or {}
             if node is None or labels.get(c.LABEL_ACCELERATOR) == "nvidia":
+                continue
+            if not gpu_capacity(node):  # a CPU node (CPU preset): no accelerator label
                 continue
             try:
                 await self.client.merge_patch(

@@ -99,6 +99,16 @@ CASES: dict[str, Any] = {
             },
         },
     ),
+    "smollm2": _workspace(
+        "workspace-smollm2",
+        {
+            "resource": {
+                "instanceType": "Standard_D4s_v5",
+                "labelSelector": {"matchLabels": {"apps": "smollm2"}},
+            },
+            "inference": {"preset": {"name": "smollm2-135m-instruct"}},
+        },
+    ),
     "custom-template": _workspace(
         "workspace-custom",
         {
