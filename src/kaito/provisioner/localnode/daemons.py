@@ -122,7 +122,7 @@ class Daemon:
             text = self.log.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(line[:400] for line in text.splitlines()[-lines:])
 
 
 def processes_with_argument(text: str) -> Sequence[int]:

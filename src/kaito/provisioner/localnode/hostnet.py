@@ -129,10 +129,24 @@ def unmount_under(directory: Path) -> None:
             _run("umount", "-l", point, check=False)
 
 
+def cgroup_hierarchies() -> list[Path]:
+    """The mounted cgroup hierarchies: the unified root on cgroup v2, one per controller on v1."""
+    if (CGROUP_FS / "cgroup.controllers").exists():
+        return [CGROUP_FS]
+    return [h for h in CGROUP_FS.iterdir() if h.is_dir() and not h.is_symlink()]
+
+
+def make_cgroup_root(layout: NodeLayout) -> None:
+    """The kubelet's ``cgroupRoot`` must exist in every hierarchy before it starts."""
+    relative = layout.cgroup_root.lstrip("/")
+    for hierarchy in cgroup_hierarchies():
+        (hierarchy / relative).mkdir(exist_ok=True)
+
+
 def kill_cgroup_tree(layout: NodeLayout) -> None:
     """SIGKILL every process in the node's pod cgroups and remove the cgroups."""
     relative = layout.cgroup_root.lstrip("/")
-    roots = [h / relative for h in CGROUP_FS.iterdir() if (h / relative).is_dir()]
+    roots = [h / relative for h in cgroup_hierarchies() if (h / relative).is_dir()]
     for root in roots:
         for procs in root.rglob("cgroup.procs"):
             with contextlib.suppress(OSError):

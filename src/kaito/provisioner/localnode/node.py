@@ -165,6 +165,7 @@ class LocalNode:
         hostnet.ensure_host_address()
         hostnet.enable_forwarding()
         hostnet.ensure_isolation()
+        hostnet.make_cgroup_root(layout)
         configs.write_all(layout, self.host)
         # containerd's content (images) outlives the node: link its root into the cache
         self.image_cache.mkdir(parents=True, exist_ok=True)
