@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,runtime
+EXTRAS ?= dev,runtime,models
 PYTEST_ARGS ?=
 
 .PHONY: help
