@@ -89,6 +89,10 @@ class TuningPreset:
     per_gpu_memory_by_method: dict[str, int] = attrs.field(factory=dict)
     """``TuningPerGPUMemoryRequirement``: e.g. qlora needs less than lora."""
     methods: tuple[str, ...] = c.TUNING_METHODS
+    cpu: str = ""
+    """CPU request of the tuning container, for a CPU preset (``gpu_count`` 0)."""
+    memory: int = 0
+    """Memory request of the tuning container in bytes, for a CPU preset."""
 
     def per_gpu_memory_for(self, method: str) -> int:
         return self.per_gpu_memory_by_method.get(method.lower(), self.per_gpu_memory)

@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "artifact (default kaito-inference:0.1.0, no registry: name yours)",
     )
     parser.add_argument(
+        "--tuning-image",
+        default=None,
+        help="kaito's kaito-tune image, for tuning presets whose weights are an OCI artifact "
+        "(default kaito-tuning:0.1.0, no registry: name yours)",
+    )
+    parser.add_argument(
         "--weights-puller-image",
         default=None,
         help="init-container image with oras that pulls an artifact preset's weights "
@@ -98,6 +104,7 @@ async def _main(args: argparse.Namespace) -> int:
         cloud=args.cloud,
         node_auto_provisioning=not args.disable_node_auto_provisioning,
         inference_image=args.inference_image,
+        tuning_image=args.tuning_image,
         weights_puller_image=args.weights_puller_image,
         puller_image=args.puller_image,
         insecure_registries=registry_list(args.insecure_registries) or None,

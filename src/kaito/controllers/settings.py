@@ -30,8 +30,10 @@ class Settings:
     weights into ``/workspace/weights``; upstream's ``model-weights-downloader`` image."""
     insecure_registries: tuple[str, ...] = ()
     """Registries (``host[:port]``) spoken to over plain HTTP (``oras pull --plain-http``)."""
-    tuning_image: str = "mcr.microsoft.com/aks/kaito/kaito-tuning:0.1.0"
-    """Image running ``kaito-tune`` for tuning Jobs (the preset's weights are pulled separately)."""
+    tuning_image: str = "kaito-tuning:0.1.0"
+    """kaito's own image running ``kaito-tune``, for tuning Jobs of presets whose weights are
+    an OCI artifact (pulled by an init container; other presets tune in their own image).
+    No registry by default, for the reason given for ``inference_image``."""
     pusher_image: str = "ghcr.io/oras-project/oras:v1.2.0"
     """Sidecar image that pushes tuning results as an OCI image."""
     data_downloader_image: str = "curlimages/curl:8.11.1"

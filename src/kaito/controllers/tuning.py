@@ -6,6 +6,10 @@ As upstream: a ``batch/v1`` Job named after the Workspace whose main container r
 ``/data`` unpacked by an init container) or a volume; output goes to a volume or, for an
 image, to a ``pusher`` sidecar that waits for the completion marker and pushes the adapter
 as an OCI image whose ``/data`` holds it, ready for ``inference.adapters``.
+
+A preset whose weights are an OCI artifact runs ``kaito-tune`` in the operator's
+``tuning_image`` instead, with the inference workload's ``model-weights-downloader`` init
+container filling ``/workspace/weights``; a CPU preset's Job requests CPU and memory, no GPU.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ from __future__ import annotations
 from typing import Any
 
 from kaito.api import constants as c
-from kaito.api.catalog import GPUConfig, TuningPreset
+from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
+from kaito.api.quantity import format_binary
 from kaito.api.workspace import Workspace
 from kaito.controllers.settings import Settings
 from kaito.controllers.workload import (
+    WEIGHTS_VOLUME,
     Manifest,
     gpu_count,
     node_requirements,
     owner_reference,
     puller_script,
+    weights_downloader,
     workload_values,
     workspace_labels,
 )
@@ -97,6 +104,22 @@ def _input(ws: Workspace, settings: Settings) -> tuple[dict[str, Any] | None, di
     )
 
 
+def tuning_image(serving: InferencePreset, settings: Settings) -> str:
+    """The image running kaito-tune: the preset's own (weights inside), else ``tuning_image``."""
+    if serving.weights_artifact:
+        return settings.tuning_image
+    return serving.image(settings.preset_registry)
+
+
+def _cpu_requests(preset: TuningPreset) -> dict[str, str] | None:
+    if preset.gpu_count:
+        return None
+    requests = {"cpu": preset.cpu or "1"}
+    if preset.memory:
+        requests["memory"] = format_binary(preset.memory)
+    return requests
+
+
 def tuning_job(
     ws: Workspace,
     preset: TuningPreset,
@@ -104,8 +127,11 @@ def tuning_job(
     sku: GPUConfig | None,
     settings: Settings,
     revision: str,
+    *,
+    serving: InferencePreset | None = None,
 ) -> Manifest:
-    """The Job that fine-tunes ``preset`` (``image`` holds its weights and kaito-tune)."""
+    """The Job that fine-tunes ``preset`` (``image`` holds kaito-tune, and the weights unless
+    ``serving``, the inference preset, says they are an artifact to pull first)."""
     assert ws.tuning is not None
     method = (ws.tuning.method or c.TUNING_METHOD_LORA).lower()
     init, data_volume = _input(ws, settings)
@@ -157,6 +183,9 @@ def tuning_job(
             ],
             "env": env,
             "gpu_count": gpu_count(None, sku) if sku else max(1, preset.gpu_count),
+            "cpu_requests": _cpu_requests(preset),
+            "weights_downloader": weights_downloader(serving, settings) if serving else None,
+            "weights_volume": WEIGHTS_VOLUME,
             "sidecar": sidecar,
             "config_map": config_map_name(ws),
             "data_volume": data_volume,

@@ -91,7 +91,13 @@ async def sync_tuning(
         else None
     )
     job = tuning.tuning_job(
-        ws, preset, serving.image(settings.preset_registry), sku, settings, revision
+        ws,
+        preset,
+        tuning.tuning_image(serving, settings),
+        sku,
+        settings,
+        revision,
+        serving=serving,
     )
     try:
         created = await client.create(r.JOB, job, ws.namespace)

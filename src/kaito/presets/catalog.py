@@ -93,6 +93,8 @@ def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
             str(k).lower(): parse_quantity(str(v)) for k, v in by_method.items()
         },
         **({"methods": tuple(str(m).lower() for m in raw["methods"])} if "methods" in raw else {}),
+        cpu=str(raw.get("cpu", "")),
+        memory=parse_quantity(str(raw.get("memory", "0"))),
     )
 
 

@@ -18,14 +18,16 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SETTINGS = Settings()
 
 
-def _workspace(name: str, tuning_spec: dict[str, Any]) -> Any:
+def _workspace(
+    name: str, tuning_spec: dict[str, Any], instance_type: str = "Standard_NC6s_v3"
+) -> Any:
     return workspace_from_dict(
         {
             "apiVersion": "kaito.sh/v1alpha1",
             "kind": "Workspace",
             "metadata": {"name": name, "namespace": "default", "uid": "u-1"},
             "resource": {
-                "instanceType": "Standard_NC6s_v3",
+                "instanceType": instance_type,
                 "labelSelector": {"matchLabels": {"app": name}},
             },
             "tuning": tuning_spec,
@@ -61,18 +63,31 @@ CASES = {
             "output": {"volumeSource": {"persistentVolumeClaim": {"claimName": "adapters"}}},
         },
     ),
+    "cpu-smollm2": _workspace(
+        "workspace-tuning-smollm2",
+        {
+            "preset": {"name": "smollm2-135m-instruct"},
+            "method": "lora",
+            "input": {"urls": ["https://example.com/data/train.parquet"]},
+            "output": {"volumeSource": {"emptyDir": {}}},
+        },
+        instance_type="Standard_D4s_v5",
+    ),
 }
 
 
 def render_case(ws: Any) -> list[dict[str, Any]]:
     catalog = default_catalog()
     preset = catalog.tuning_preset(ws.preset_name)
-    image = catalog.inference_preset(ws.preset_name).image(SETTINGS.preset_registry)
+    serving = catalog.inference_preset(ws.preset_name)
+    image = tuning.tuning_image(serving, SETTINGS)
     sku = catalog.sku(ws.resource.instance_type)
     objects = []
     if not ws.tuning.config:
         objects.append(tuning.default_config_map(ws))
-    objects.append(tuning.tuning_job(ws, preset, image, sku, SETTINGS, revision="1"))
+    objects.append(
+        tuning.tuning_job(ws, preset, image, sku, SETTINGS, revision="1", serving=serving)
+    )
     return objects
 
 
@@ -113,3 +128,24 @@ def test_volume_input_and_output_mount_the_users_volumes() -> None:
     assert volumes["data-volume"]["persistentVolumeClaim"] == {"claimName": "datasets"}
     assert volumes["results-volume"]["persistentVolumeClaim"] == {"claimName": "adapters"}
     assert volumes["config-volume"]["configMap"]["name"] == "my-training-config"
+
+
+def test_cpu_preset_tunes_on_cpu_with_the_weights_artifact() -> None:
+    _, job = render_case(CASES["cpu-smollm2"])
+    pod = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == [
+        "model-weights-downloader",
+        "data-downloader",
+    ]
+    assert pod["initContainers"][0]["command"][:3] == [
+        "oras",
+        "pull",
+        "mcr.microsoft.com/aks/kaito/kaito-smollm2-135m-instruct:0.1.0",
+    ]
+    (container,) = pod["containers"]
+    assert container["image"] == SETTINGS.tuning_image
+    assert container["resources"] == {"requests": {"cpu": "1", "memory": "4Gi"}}
+    assert "--method=lora" in container["command"]
+    mount = {"name": "model-weights-volume", "mountPath": "/workspace/weights"}
+    assert mount in container["volumeMounts"]
+    assert {"name": "model-weights-volume", "emptyDir": {}} in pod["volumes"]
