@@ -185,6 +185,22 @@ class LocalProvider:
             log.info("local node %s recorded (index %d, %s)", request.name, index, sku.sku)
             return layout
 
+    async def supervise(self, interval: float = 2.0) -> None:
+        """Keep running nodes running: restart any daemon of theirs that died (a kubelet
+        killed with -9 comes back, as systemd restarts it on a VM). Runs with the leader."""
+        while True:
+            for name, layout in existing_nodes(self.state_dir).items():
+                node = self._node(layout)
+                if (node.record() or {}).get("phase") != "running" or self._lock(name).locked():
+                    continue
+                async with self._lock(name):
+                    try:
+                        if revived := await node.revive():
+                            log.warning("local node %s: restarted %s", name, ", ".join(revived))
+                    except (NodeBootError, HostError, OSError) as exc:
+                        log.warning("local node %s: cannot restart its daemons: %s", name, exc)
+            await asyncio.sleep(interval)
+
     async def get(self, name: str) -> Instance | None:
         layout = existing_nodes(self.state_dir).get(name)
         if layout is not None:

@@ -211,23 +211,40 @@ def kubelet_flags(
     return argv
 
 
+def _write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` unless the file already holds it: kube-proxy exits when its config
+    file changes, and a revived or re-booted node must keep its running daemons."""
+    data = content.encode() if isinstance(content, str) else content
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def write_all(layout: NodeLayout, host: NodeHost) -> None:
     """Write every config file of the node (certificates come from :mod:`.identity`)."""
     for path in (layout.cni_conf_dir, layout.pod_logs, layout.logs, layout.run, layout.pki):
         path.mkdir(parents=True, exist_ok=True)
-    layout.containerd_config.write_text(containerd_toml(layout, host))
+    _write(layout.containerd_config, containerd_toml(layout, host))
     for registry in host.insecure_registries:
-        hosts = layout.registry_hosts / registry / "hosts.toml"
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text(registry_hosts_toml(registry))
-    (layout.cni_conf_dir / "10-kaito.conflist").write_text(cni_conflist(layout))
-    layout.resolv_conf.write_text("")
-    (layout.pki / "ca.crt").write_bytes(host.ca_pem)
-    layout.kubelet_config.write_text(kubelet_config(layout))
-    layout.proxy_config.write_text(kube_proxy_config(layout))
-    layout.kubelet_kubeconfig.write_text(
-        kubeconfig(host, "kubelet", layout.pki / "kubelet.crt", layout.pki / "kubelet.key")
+        _write(layout.registry_hosts / registry / "hosts.toml", registry_hosts_toml(registry))
+    _write(layout.cni_conf_dir / "10-kaito.conflist", cni_conflist(layout))
+    _write(layout.resolv_conf, "")
+    _write(layout.pki / "ca.crt", host.ca_pem)
+    _write(layout.kubelet_config, kubelet_config(layout))
+    _write(layout.proxy_config, kube_proxy_config(layout))
+    _write(
+        layout.kubelet_kubeconfig,
+        kubeconfig(host, "kubelet", layout.pki / "kubelet.crt", layout.pki / "kubelet.key"),
     )
-    layout.proxy_kubeconfig.write_text(
-        kubeconfig(host, "kube-proxy", layout.pki / "kube-proxy.crt", layout.pki / "kube-proxy.key")
+    _write(
+        layout.proxy_kubeconfig,
+        kubeconfig(
+            host, "kube-proxy", layout.pki / "kube-proxy.crt", layout.pki / "kube-proxy.key"
+        ),
     )

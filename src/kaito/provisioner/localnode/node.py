@@ -160,6 +160,23 @@ class LocalNode:
         self.set_phase("running")
         return node
 
+    async def revive(self) -> list[str]:
+        """Start again the daemons of a running node that died (systemd's Restart=always on a
+        VM); return their names. containerd comes first: the kubelet needs its socket."""
+        daemons = self.daemons()
+        dead = [name for name, daemon in daemons.items() if daemon.pid() is None]
+        if not dead:
+            return []
+        await asyncio.to_thread(self._prepare_host)
+        if "containerd" in dead:
+            daemons["containerd"].start()
+            await self._wait_for(
+                daemons["containerd"], lambda: self.layout.containerd_socket.exists(), 60.0
+            )
+        for name in dead:
+            daemons[name].start()
+        return dead
+
     def _prepare_host(self) -> None:
         layout = self.layout
         hostnet.ensure_host_address()
