@@ -160,6 +160,7 @@ async def _provider(args: argparse.Namespace, client: Client) -> CloudProvider:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    from kaito.provisioner.cloud.local import LocalProvider
     from kaito.provisioner.gc import GarbageCollector
     from kaito.provisioner.nodeclaim import NodeClaimReconciler
     from kaito.provisioner.setup import nodeclaim_controller
@@ -172,6 +173,8 @@ async def _main(args: argparse.Namespace) -> int:
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
     collector = GarbageCollector(manager.client, provider, interval=args.gc_interval)
     manager.add_runnable(collector.run, needs_leader=True)
+    if isinstance(provider, LocalProvider):
+        manager.add_runnable(provider.supervise, needs_leader=True)
     return await run_manager(manager, log, close_first=getattr(provider, "aclose", None))
 
 
