@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 from types import ModuleType
@@ -102,3 +104,20 @@ def test_publish_target_becomes_a_reference(
     smollm2: ModuleType, target: str, reference: str
 ) -> None:
     assert smollm2.artifact_reference(target) == reference
+
+
+@pytest.mark.skipif(shutil.which("oras") is None, reason="the oras CLI is not on PATH")
+def test_the_oras_cli_pulls_the_directory_back(
+    model_dir: Path, oci_registry: str, tmp_path: Path
+) -> None:
+    """What the pod's model-weights-downloader runs: oras pull REF -o DIR --plain-http."""
+    reference = f"{oci_registry}/kaito/kaito-cli:1"
+    artifacts.push_model(model_dir, reference, model_name="tiny", plain_http=True)
+    out = tmp_path / "weights"
+    subprocess.run(
+        ["oras", "pull", reference, "-o", str(out), "--plain-http"], check=True, timeout=120
+    )
+    for path in model_dir.iterdir():
+        if not path.name.startswith("."):
+            assert (out / path.name).read_bytes() == path.read_bytes()
+    assert not (out / ".kaito-complete.json").exists()
