@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 
 from kaito.api import workspace_from_dict
 from kaito.api.quantity import gib
 from kaito.api.validation import validate_create
+from kaito.api.validation.admission import review
 from kaito.api.validation.gpu import millicores
 from kaito.presets import default_catalog
 from tests.unit.api.api_builders import edited, inference_dict, tuning_dict
@@ -109,3 +112,15 @@ def test_gpu_tuning_on_a_cpu_sku_is_refused() -> None:
 )
 def test_millicores(text: str, millis: int) -> None:
     assert millicores(text) == millis
+
+
+def test_the_webhook_admits_the_cpu_sample_and_denies_a_gpu_preset_on_a_cpu_sku() -> None:
+    def decide(data: dict[str, object]) -> dict[str, Any]:
+        request = {"uid": "u", "operation": "CREATE", "object": data}
+        response: dict[str, Any] = review({"request": request})["response"]
+        return response
+
+    assert decide(_inference("Standard_D4s_v5", SMOLLM2))["allowed"] is True
+    denied = decide(_inference("Standard_D4s_v5", "phi-3-mini-4k-instruct"))
+    assert denied["allowed"] is False
+    assert "is a CPU instance type with no GPUs" in denied["status"]["message"]
