@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def run_registry(action: str | None) -> int:
             print(f"{'repositories':14} {' '.join(st.repositories) or '-'}")
             return 0 if st.running else 3
     except (HostAddressError, RegistryError) as err:
-        print(f"kaito testenv registry {action}: {err}")
+        print(f"kaito testenv registry {action}: {err}", file=sys.stderr)
         return 1
     return 0
 
@@ -87,11 +88,14 @@ def run_registry(action: str | None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "registry":
         if args.registry_action is None:
-            print("usage: kaito testenv registry up|down|status")
+            print("usage: kaito testenv registry up|down|status", file=sys.stderr)
             return 2
         return run_registry(args.registry_action)
     if args.registry_action is not None:
-        print(f"kaito testenv {args.action}: unexpected argument {args.registry_action!r}")
+        print(
+            f"kaito testenv {args.action}: unexpected argument {args.registry_action!r}",
+            file=sys.stderr,
+        )
         return 2
     workdir: Path = args.dir or default_workdir()
     plane = _attached(workdir)
