@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import time
 import tomllib
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from kaito.api.catalog import GPUConfig
 from kaito.provisioner.cloud.base import InstanceRequest, Taint
 from kaito.provisioner.cloud.errors import InvalidRequest, QuotaExceeded
 from kaito.provisioner.cloud.local import LocalProvider
-from kaito.provisioner.localnode import configs, preflight
+from kaito.provisioner.localnode import configs, preflight, slots
 from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.layout import (
     HOST_ADDRESS,
@@ -86,7 +88,7 @@ def test_every_path_a_node_writes_is_under_its_directory(tmp_path: Path) -> None
     assert kubelet["address"] == HOST_ADDRESS
     assert kubelet["authentication"]["anonymous"]["enabled"] is False
     assert kubelet["authorization"]["mode"] == "Webhook"
-    for key in ("podLogsDir", "resolvConf", "volumePluginDir", "certDirectory"):
+    for key in ("podLogsDir", "resolvConf", "volumePluginDir"):
         assert Path(kubelet[key]).is_relative_to(layout.dir), key
     assert layout.resolv_conf.read_text() == ""  # pods never ask a DNS server off the machine
     cni = json.loads((layout.cni_conf_dir / "10-kaito.conflist").read_text())
@@ -111,6 +113,7 @@ def test_kubelet_flags_carry_labels_and_taints(tmp_path: Path) -> None:
         ["sku=gpu:NoSchedule"],
     )
     assert "--hostname-override=node-a" in argv
+    assert f"--cert-dir={layout.pki / 'kubelet-serving'}" in argv  # not /var/lib/kubelet/pki
     assert "--node-labels=apps=smollm2,kaito.sh/workspace=w" in argv
     assert "--register-with-taints=sku=gpu:NoSchedule" in argv
 
@@ -140,12 +143,14 @@ def provider(tmp_path: Path, **kwargs: object) -> LocalProvider:
         host=host(tmp_path),
         state_dir=tmp_path / "nodes",
         image_cache_dir=tmp_path / "images",
+        slots_dir=tmp_path / "slots",
         **kwargs,  # type: ignore[arg-type]
     )
 
 
-def record(tmp_path: Path, name: str, index: int) -> None:
-    layout = NodeLayout(tmp_path / "nodes", name, index)
+def record(tmp_path: Path, name: str, index: int, state: str = "nodes") -> None:
+    layout = NodeLayout(tmp_path / state, name, index)
+    assert slots.claim(name, layout.dir, index + 1, tmp_path / "slots") == index
     LocalNode(layout, host(tmp_path), tmp_path / "images").write_record(
         new_record(
             index=index,
@@ -207,3 +212,33 @@ async def test_a_recorded_node_is_listed_and_got_as_creating_until_it_runs(tmp_p
     assert found.provider_id == "local://first"
     assert [i.name for i in await local.list()] == ["first"]
     assert await local.get("other") is None
+
+
+async def test_capacity_counts_nodes_of_every_state_directory_on_the_machine(
+    tmp_path: Path,
+) -> None:
+    record(tmp_path, "made-by-make-run", 0, state="other-state")
+    with pytest.raises(QuotaExceeded) as refused:
+        await provider(tmp_path).create(InstanceRequest("mine", "Standard_D4s_v5"))
+    assert "made-by-make-run" in refused.value.message
+
+
+def test_a_slot_whose_node_directory_is_gone_is_free_again(tmp_path: Path) -> None:
+    root = tmp_path / "slots"
+    record(tmp_path, "gone", 0)
+    assert slots.held(root)[0]["name"] == "gone"
+    import shutil
+
+    shutil.rmtree(tmp_path / "nodes" / "gone")
+    old = time.time() - slots.CLAIM_GRACE - 1
+    os.utime(root / "0.json", (old, old))
+    assert slots.held(root) == {}
+    assert slots.claim("next", tmp_path / "nodes" / "next", 1, root) == 0
+
+
+def test_a_slot_being_claimed_counts_as_taken(tmp_path: Path) -> None:
+    root = tmp_path / "slots"
+    assert slots.claim("a", tmp_path / "nodes" / "a", 1, root) == 0  # no record yet
+    assert slots.claim("b", tmp_path / "nodes" / "b", 1, root) is None
+    slots.release(0, tmp_path / "nodes" / "a", root)
+    assert slots.claim("b", tmp_path / "nodes" / "b", 1, root) == 0

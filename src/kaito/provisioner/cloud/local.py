@@ -32,7 +32,7 @@ from kaito.provisioner.cloud.errors import (
     TransientError,
 )
 from kaito.provisioner.cloud.kwok import KwokProvider
-from kaito.provisioner.localnode import preflight
+from kaito.provisioner.localnode import preflight, slots
 from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.hostnet import HostError
 from kaito.provisioner.localnode.identity import CertificateNotIssued
@@ -64,6 +64,7 @@ class LocalProvider:
         simulated_gpus: bool = False,
         kwok: KwokProvider | None = None,
         boot_timeout: float = 180.0,
+        slots_dir: Path = slots.SLOTS,
     ) -> None:
         self._client = client
         self._skus = skus
@@ -74,6 +75,7 @@ class LocalProvider:
         self.simulated_gpus = simulated_gpus
         self._kwok = kwok
         self.boot_timeout = boot_timeout
+        self.slots_dir = slots_dir
         self._admit = asyncio.Lock()
         self._per_node: dict[str, asyncio.Lock] = {}
 
@@ -84,7 +86,9 @@ class LocalProvider:
         return preflight.refusal(lacks) if lacks else None
 
     def _node(self, layout: NodeLayout) -> LocalNode:
-        return LocalNode(layout, self.host, self.image_cache_dir / f"node{layout.index}")
+        return LocalNode(
+            layout, self.host, self.image_cache_dir / f"node{layout.index}", self.slots_dir
+        )
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._per_node.setdefault(name, asyncio.Lock())
@@ -156,32 +160,42 @@ class LocalProvider:
             return self._instance(layout, record)
 
     async def _admit_node(self, request: InstanceRequest, sku: GPUConfig) -> NodeLayout:
-        """The node's layout, recording a new node when capacity and the machine allow."""
+        """The node's layout, recording a new node when capacity and the machine allow.
+
+        Capacity is host-wide (:mod:`~kaito.provisioner.localnode.slots`): nodes other
+        provisioners run on this machine count too."""
         async with self._admit:
             nodes = existing_nodes(self.state_dir)
             if request.name in nodes:
                 return nodes[request.name]
-            if len(nodes) >= self.capacity:
+            node_dir = self.state_dir / request.name
+            index = await asyncio.to_thread(
+                slots.claim, request.name, node_dir, self.capacity, self.slots_dir
+            )
+            if index is None:
+                running = sorted(str(s.get("name")) for s in slots.held(self.slots_dir).values())
                 raise QuotaExceeded(
                     f"this machine hosts at most {self.capacity} real node(s) and runs "
-                    f"{', '.join(sorted(nodes))}; delete one, or raise --local-capacity",
+                    f"{', '.join(running)}; delete one, or raise --local-capacity",
                     code="LocalCapacityExceeded",
                 )
-            if reason := await asyncio.to_thread(self.unsupported):
-                raise InvalidRequest(reason, code="LocalNodeUnsupported")
-            used = {layout.index for layout in nodes.values()}
-            index = next(i for i in range(len(used) + 1) if i not in used)
             layout = NodeLayout(self.state_dir, request.name, index)
-            self._node(layout).write_record(
-                new_record(
-                    index=index,
-                    instance_type=sku.sku,
-                    labels=self._labels(request, sku),
-                    taints=[str(t) for t in request.taints],
-                    created_at=request.created_at,
-                    simulated_gpus=sku.gpu_count if sku.gpu_count else 0,
+            try:
+                if reason := await asyncio.to_thread(self.unsupported):
+                    raise InvalidRequest(reason, code="LocalNodeUnsupported")
+                self._node(layout).write_record(
+                    new_record(
+                        index=index,
+                        instance_type=sku.sku,
+                        labels=self._labels(request, sku),
+                        taints=[str(t) for t in request.taints],
+                        created_at=request.created_at,
+                        simulated_gpus=sku.gpu_count if sku.gpu_count else 0,
+                    )
                 )
-            )
+            except BaseException:
+                slots.release(index, node_dir, self.slots_dir)
+                raise
             log.info("local node %s recorded (index %d, %s)", request.name, index, sku.sku)
             return layout
 

@@ -147,7 +147,6 @@ def kubelet_config(layout: NodeLayout) -> str:
         "failSwapOn": False,
         "staticPodPath": "",
         "volumePluginDir": str(layout.dir / "volume-plugins"),
-        "certDirectory": str(layout.pki / "kubelet-serving"),
         "rotateCertificates": False,
         "serializeImagePulls": False,
         "registerNode": True,
@@ -201,6 +200,7 @@ def kubelet_flags(
         f"--config={layout.kubelet_config}",
         f"--kubeconfig={layout.kubelet_kubeconfig}",
         f"--root-dir={layout.kubelet_root}",
+        f"--cert-dir={layout.pki / 'kubelet-serving'}",
         f"--hostname-override={layout.name}",
         f"--node-ip={HOST_ADDRESS}",
     ]

@@ -188,6 +188,17 @@ def remove_owned_chains() -> None:
             _run("iptables", "-w", "-t", table, "-X", chain, check=False)
 
 
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
+"""Hard-coded in the kubelet (one per host): its registration socket lives here."""
+
+
+def remove_device_plugin_dir() -> None:
+    (DEVICE_PLUGINS / "kubelet.sock").unlink(missing_ok=True)
+    for path in (DEVICE_PLUGINS, DEVICE_PLUGINS.parent):
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+
 def remove_empty_shim_dir() -> None:
     with contextlib.suppress(OSError):
         SHIM_SOCKETS.rmdir()

@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from kaito.provisioner.localnode import configs, hostnet
+from kaito.provisioner.localnode import configs, hostnet, slots
 from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.daemons import Daemon, processes_with_argument
 from kaito.provisioner.localnode.identity import (
@@ -76,6 +76,8 @@ class LocalNode:
     layout: NodeLayout
     host: NodeHost
     image_cache: Path
+    slots_dir: Path = slots.SLOTS
+    """Where the host-wide slot of the node is (:mod:`.slots`)."""
 
     # -- records ------------------------------------------------------------------------
     def record(self) -> dict[str, Any] | None:
@@ -346,9 +348,11 @@ class LocalNode:
                 )
             hostnet.remove_owned_chains()
             hostnet.remove_empty_shim_dir()
+            hostnet.remove_device_plugin_dir()
         if layout.containerd_root.is_symlink():
             layout.containerd_root.unlink()
         shutil.rmtree(layout.dir, ignore_errors=True)
+        slots.release(layout.index, layout.dir, self.slots_dir)
 
 
 def new_record(
