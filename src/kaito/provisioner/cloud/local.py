@@ -32,7 +32,7 @@ from kaito.provisioner.cloud.errors import (
     TransientError,
 )
 from kaito.provisioner.cloud.kwok import KwokProvider
-from kaito.provisioner.localnode import preflight, slots
+from kaito.provisioner.localnode import hostnet, preflight, slots
 from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.hostnet import HostError
 from kaito.provisioner.localnode.identity import CertificateNotIssued
@@ -203,7 +203,13 @@ class LocalProvider:
         """Keep running nodes running: restart any daemon of theirs that died (a kubelet
         killed with -9 comes back, as systemd restarts it on a VM). Runs with the leader."""
         while True:
-            for name, layout in existing_nodes(self.state_dir).items():
+            nodes = existing_nodes(self.state_dir)
+            if nodes:
+                try:  # kube-proxy inserts its own jumps first; ours must stay ahead
+                    await asyncio.to_thread(hostnet.ensure_isolation_first)
+                except HostError as exc:
+                    log.warning("cannot check the isolation rules: %s", exc)
+            for name, layout in nodes.items():
                 node = self._node(layout)
                 if (node.record() or {}).get("phase") != "running" or self._lock(name).locked():
                     continue

@@ -1,9 +1,10 @@
 """The host-wide pieces of local nodes: the pod address, isolation rules, and their cleanup.
 
 Pod and Service traffic must never leave the machine. Pods get no IP masquerade and an
-empty resolv.conf, and the ``KAITO-ISOLATION`` chain (jumped to first from ``FORWARD`` and
-``OUTPUT``) lets pod traffic through only to kaito's bridges and drops the rest; a Service IP
-that is still a Service IP after kube-proxy's DNAT has no endpoints and is rejected rather
+empty resolv.conf, and the ``KAITO-ISOLATION`` chain (the first rule of mangle
+``POSTROUTING``, where the outgoing interface is final) lets packets out through kaito's
+bridges and ``lo`` only and drops any other packet from or to the pod range; a Service IP
+that is still a Service IP after kube-proxy's DNAT has no endpoints and is dropped rather
 than routed to the default gateway. Pods reach the machine itself through
 :data:`~.layout.HOST_ADDRESS` on ``lo`` (the node IP and the local registry).
 
@@ -31,6 +32,7 @@ from kaito.provisioner.localnode.layout import (
 )
 
 ISOLATION_CHAIN = "KAITO-ISOLATION"
+ISOLATION_TABLE = "mangle"
 OWNED_CHAIN_PREFIXES = ("KUBE-", "CNI-", "KAITO-")
 CNI_RESULTS = Path("/var/lib/cni/results")
 SHIM_SOCKETS = Path("/run/containerd/s")
@@ -67,36 +69,56 @@ def enable_forwarding() -> None:
 def _isolation_rules() -> list[list[str]]:
     pods, services, bridges = str(POD_CIDR), str(SERVICE_CIDR), f"{BRIDGE_PREFIX}+"
     return [
-        ["-s", pods, "-o", bridges, "-j", "RETURN"],
-        ["-s", pods, "-o", "lo", "-j", "RETURN"],
+        ["-o", bridges, "-j", "RETURN"],
+        ["-o", "lo", "-j", "RETURN"],
         ["-s", pods, "-m", "comment", "--comment", "pod traffic stays here", "-j", "DROP"],
-        ["-d", pods, "-o", bridges, "-j", "RETURN"],
-        ["-d", pods, "-o", "lo", "-j", "RETURN"],
         ["-d", pods, "-m", "comment", "--comment", "pods are on kaito bridges", "-j", "DROP"],
-        ["-d", services, "-m", "comment", "--comment", "service without endpoints", "-j", "REJECT"],
+        ["-d", services, "-m", "comment", "--comment", "service without endpoints", "-j", "DROP"],
     ]
 
 
+def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _run("iptables", "-w", "-t", ISOLATION_TABLE, *args, check=check)
+
+
 def ensure_isolation() -> None:
-    """Create (or re-create) ``KAITO-ISOLATION`` and jump to it first from FORWARD/OUTPUT."""
-    if _run("iptables", "-w", "-n", "-L", ISOLATION_CHAIN, check=False).returncode != 0:
-        _run("iptables", "-w", "-N", ISOLATION_CHAIN)
-    _run("iptables", "-w", "-F", ISOLATION_CHAIN)
-    for rule in _isolation_rules():
-        _run("iptables", "-w", "-A", ISOLATION_CHAIN, *rule)
-    for chain in ("FORWARD", "OUTPUT"):
-        jump = [chain, "-j", ISOLATION_CHAIN]
-        if _run("iptables", "-w", "-C", *jump, check=False).returncode != 0:
-            _run("iptables", "-w", "-I", chain, "1", "-j", ISOLATION_CHAIN)
+    """Create ``KAITO-ISOLATION`` and make it the first rule of mangle ``POSTROUTING``.
+
+    POSTROUTING, because only there is the outgoing interface final: a host connection to
+    a ClusterIP is DNATed to a pod in nat OUTPUT, but every OUTPUT chain still sees the
+    interface of the original (default) route.
+    """
+    if _iptables("-n", "-L", ISOLATION_CHAIN, check=False).returncode != 0:
+        _iptables("-N", ISOLATION_CHAIN)
+    current = _iptables("-S", ISOLATION_CHAIN).stdout.splitlines()[1:]
+    wanted = [shlex.join(["-A", ISOLATION_CHAIN, *rule]) for rule in _isolation_rules()]
+    if [" ".join(shlex.split(line)) for line in current] != [
+        " ".join(shlex.split(line)) for line in wanted
+    ]:
+        _iptables("-F", ISOLATION_CHAIN)
+        for rule in _isolation_rules():
+            _iptables("-A", ISOLATION_CHAIN, *rule)
+    ensure_isolation_first()
+
+
+def ensure_isolation_first() -> None:
+    """Put the jump to ``KAITO-ISOLATION`` back at the top of POSTROUTING if it moved."""
+    rules = _iptables("-S", "POSTROUTING").stdout.splitlines()
+    jump = f"-A POSTROUTING -j {ISOLATION_CHAIN}"
+    if len(rules) > 1 and rules[1] == jump:
+        return
+    while _iptables("-C", "POSTROUTING", "-j", ISOLATION_CHAIN, check=False).returncode == 0:
+        _iptables("-D", "POSTROUTING", "-j", ISOLATION_CHAIN)
+    _iptables("-I", "POSTROUTING", "1", "-j", ISOLATION_CHAIN)
 
 
 def isolation_counters() -> dict[str, int]:
-    """Packets each DROP/REJECT rule of the isolation chain has stopped, by comment."""
-    out = _run("iptables", "-w", "-n", "-v", "-x", "-L", ISOLATION_CHAIN).stdout
+    """Packets each DROP rule of the isolation chain has stopped, by comment."""
+    out = _iptables("-n", "-v", "-x", "-L", ISOLATION_CHAIN).stdout
     counts: dict[str, int] = {}
     for line in out.splitlines()[2:]:
         fields = line.split()
-        if len(fields) > 2 and fields[2] in ("DROP", "REJECT") and "/*" in line:
+        if len(fields) > 2 and fields[2] == "DROP" and "/*" in line:
             comment = line.split("/*", 1)[1].split("*/", 1)[0].strip()
             counts[comment] = int(fields[0])
     return counts
