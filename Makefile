@@ -62,14 +62,21 @@ down: ## stop everything `make run` started
 
 IMAGE_REGISTRY ?= mcr.microsoft.com/aks/kaito
 IMAGE_TAG ?= 0.1.0
-CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+# docker or podman; empty: the first of them whose daemon answers (`info`), a CLI alone is not
+# enough. With none, hack/images/build.sh builds with buildah and pushes to 10.245.0.1:5000.
+CONTAINER_ENGINE ?=
+IMAGES_ARGS ?=
 
 .PHONY: images
-images: ## build the operator, inference and tuning images (needs docker or podman)
-	@test -n "$(CONTAINER_ENGINE)" || { echo "make images: no docker or podman found" >&2; exit 1; }
-	$(CONTAINER_ENGINE) build -f docker/operator.Dockerfile -t $(IMAGE_REGISTRY)/kaito-operator:$(IMAGE_TAG) .
-	$(CONTAINER_ENGINE) build -f docker/inference.Dockerfile -t $(IMAGE_REGISTRY)/kaito-inference:$(IMAGE_TAG) .
-	$(CONTAINER_ENGINE) build -f docker/tuning.Dockerfile -t $(IMAGE_REGISTRY)/kaito-tuning:$(IMAGE_TAG) .
+images: ## container images: docker/podman when one answers, else buildah -> local registry (hack/images/build.sh)
+	@engine="$(CONTAINER_ENGINE)"; \
+	if [ -z "$$engine" ]; then for e in docker podman; do \
+	  if command -v $$e >/dev/null && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; fi; \
+	if [ -z "$$engine" ]; then exec hack/images/build.sh $(IMAGES_ARGS); fi; \
+	set -ex; for name in operator inference tuning puller; do \
+	  $$engine build -f docker/$$name.Dockerfile -t $(IMAGE_REGISTRY)/kaito-$$name:$(IMAGE_TAG) .; \
+	done
 
 .PHONY: clean
 clean: ## remove the virtualenv and caches (not the Go-built binaries)
