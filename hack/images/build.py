@@ -59,7 +59,15 @@ def cache_home() -> Path:
 
 
 def images_cache() -> Path:
-    return cache_home() / "kaito" / "images"
+    """Bases, wheelhouse, staged contexts and images.env (KAITO_IMAGES_CACHE overrides)."""
+    override = os.environ.get("KAITO_IMAGES_CACHE")
+    return Path(override) if override else cache_home() / "kaito" / "images"
+
+
+def buildah_root() -> Path:
+    """buildah's own storage (KAITO_BUILDAH_ROOT overrides): never the system's."""
+    override = os.environ.get("KAITO_BUILDAH_ROOT")
+    return Path(override) if override else cache_home() / "kaito" / "buildah"
 
 
 def env_file() -> Path:
@@ -251,7 +259,7 @@ def rootfs_tarball(base: Base) -> Path:
 class Buildah:
     """buildah with its own storage under ~/.cache/kaito/buildah (overlay driver)."""
 
-    root: Path = attrs.field(factory=lambda: cache_home() / "kaito" / "buildah")
+    root: Path = attrs.field(factory=buildah_root)
 
     name = "buildah"
 

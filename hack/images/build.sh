@@ -10,6 +10,8 @@
 #   hack/images/build.sh --force          rebuild and push even what is in the registry
 #   hack/images/build.sh --env-file       print the images.env path
 #
+# Caches: ~/.cache/kaito/images (KAITO_IMAGES_CACHE: bases, wheels, images.env) and
+# ~/.cache/kaito/buildah (KAITO_BUILDAH_ROOT: buildah's storage).
 # The work is hack/images/build.py, run with the repository's .venv (`make venv`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
