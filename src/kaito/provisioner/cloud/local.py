@@ -36,7 +36,7 @@ from kaito.provisioner.localnode import hostnet, preflight, slots
 from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.hostnet import HostError
 from kaito.provisioner.localnode.identity import CertificateNotIssued
-from kaito.provisioner.localnode.layout import NodeLayout, existing_nodes
+from kaito.provisioner.localnode.layout import MAX_SOCKET_PATH, NodeLayout, existing_nodes
 from kaito.provisioner.localnode.node import LocalNode, NodeBootError, new_record
 from kaito.runtime.client import Client
 
@@ -183,6 +183,13 @@ class LocalProvider:
             try:
                 if reason := await asyncio.to_thread(self.unsupported):
                     raise InvalidRequest(reason, code="LocalNodeUnsupported")
+                if len(str(layout.longest_socket)) > MAX_SOCKET_PATH:
+                    raise InvalidRequest(
+                        f"the node directory {layout.dir} is too deep for the kubelet's unix "
+                        f"sockets (at most {MAX_SOCKET_PATH} bytes): use a shorter "
+                        "--local-state-dir",
+                        code="LocalNodeUnsupported",
+                    )
                 self._node(layout).write_record(
                     new_record(
                         index=index,

@@ -24,6 +24,10 @@ SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/16")
 BRIDGE_PREFIX = "kaito"
 """Bridges are ``kaito<index>``; the isolation rules let pod traffic out through these only."""
 FIRST_POD_SUBNET = 100
+RUN_DIR = Path("/run/kaito")
+"""Host-wide runtime directory: node slots (:mod:`.slots`) and containerd sockets."""
+MAX_SOCKET_PATH = 100
+"""Unix socket paths longer than this fail to bind (108 bytes, minus containerd's margin)."""
 BASE_PORT = 10250
 """Node ``i`` listens on ``BASE_PORT + 10*i + k``: kubelet 0, healthz 8, kube-proxy health 6
 and metrics 9 (the kubelet's usual numbers, shifted per node)."""
@@ -70,8 +74,19 @@ class NodeLayout:
         return self.dir / "containerd-state"
 
     @property
+    def sockets(self) -> Path:
+        """containerd's sockets: a short host-wide path (a unix socket path has at most 108
+        bytes, and state directories can be deep)."""
+        return RUN_DIR / f"node{self.index}"
+
+    @property
     def containerd_socket(self) -> Path:
-        return self.containerd_state / "containerd.sock"
+        return self.sockets / "containerd.sock"
+
+    @property
+    def longest_socket(self) -> Path:
+        """The longest unix socket path the kubelet makes under its root directory."""
+        return self.kubelet_root / "plugins_registry" / "kaito-longest-plugin-name.sock"
 
     @property
     def containerd_config(self) -> Path:

@@ -185,6 +185,7 @@ class LocalNode:
         hostnet.enable_forwarding()
         hostnet.ensure_isolation()
         hostnet.make_cgroup_root(layout)
+        layout.sockets.mkdir(parents=True, exist_ok=True)
         configs.write_all(layout, self.host)
         # containerd's content (images) outlives the node: link its root into the cache
         self.image_cache.mkdir(parents=True, exist_ok=True)
@@ -349,6 +350,7 @@ class LocalNode:
             hostnet.remove_owned_chains()
             hostnet.remove_empty_shim_dir()
             hostnet.remove_device_plugin_dir()
+        shutil.rmtree(layout.sockets, ignore_errors=True)
         if layout.containerd_root.is_symlink():
             layout.containerd_root.unlink()
         shutil.rmtree(layout.dir, ignore_errors=True)

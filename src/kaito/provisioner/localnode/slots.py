@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SLOTS = Path("/run/kaito/nodes")
+from kaito.provisioner.localnode.layout import RUN_DIR
+
+SLOTS = RUN_DIR / "nodes"
 CLAIM_GRACE = 30.0
 """Seconds a slot without a node record still counts as taken (the record follows it)."""
 
