@@ -201,7 +201,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Attach the operator's log tails to a failing e2e test's report."""
     outcome = yield
     report = outcome.get_result()
-    op = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    funcargs = getattr(item, "funcargs", {})
+    op = funcargs.get("operator") or funcargs.get("real_operator")
     if report.failed and isinstance(op, Operator):
         report.sections.append(("kaito operator logs", op.logs()))
 
