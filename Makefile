@@ -31,6 +31,16 @@ venv: $(VENV)/.installed ## create .venv with kaito and its dev + runtime extras
 testenv-build: tools ## build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok (cached)
 	@hack/testenv/build.sh >/dev/null
 
+.PHONY: node-build
+node-build: tools ## build kubelet, kube-proxy, containerd and pause, install runc/CNI/iptables/buildah (cached)
+	@hack/node/build.sh >/dev/null
+
+.PHONY: local-artifacts
+local-artifacts: venv node-build ## real-node images in the local registry + the SmolLM2 weights (root only; cached)
+	@if [ "$$(id -u)" != 0 ]; then echo "not root: no real nodes, skipping images and weights" >&2; exit 0; fi; \
+	hack/images/build.sh && \
+	$(PY) hack/models/smollm2.py --publish 10.245.0.1:5000/kaito --plain-http >/dev/null
+
 .PHONY: check
 check: venv ## ruff lint, ruff format check, mypy --strict on src/
 	$(VENV)/bin/ruff check src tests hack
@@ -43,7 +53,7 @@ fmt: venv ## format and auto-fix
 	$(VENV)/bin/ruff check --fix src tests hack
 
 .PHONY: test
-test: venv testenv-build ## run all tests against a real local control plane
+test: venv testenv-build local-artifacts ## run all tests (unit, integration, e2e on real and kwok nodes)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: unit
@@ -51,7 +61,7 @@ unit: venv ## only the fast tests that need no control plane
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: run
-run: venv testenv-build ## start the local control plane + kaito and deploy the phi-3 sample Workspace
+run: venv testenv-build local-artifacts ## local control plane + kaito; phi-3 (kwok) and SmolLM2 (real node) Workspaces
 	@$(VENV)/bin/kaito testenv up
 	@hack/run-local.sh
 
@@ -59,6 +69,7 @@ run: venv testenv-build ## start the local control plane + kaito and deploy the 
 down: ## stop everything `make run` started
 	@-hack/run-local.sh --down
 	@-$(VENV)/bin/kaito testenv down
+	@-$(VENV)/bin/kaito testenv registry down
 
 IMAGE_REGISTRY ?= mcr.microsoft.com/aks/kaito
 IMAGE_TAG ?= 0.1.0
