@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,12 @@ def wait_healthy(url: str, timeout: float) -> None:
     raise RuntimeError(f"{url} not healthy after {timeout}s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # run the finally blocks: stop every process started here
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold-images", action="store_true")
     parser.add_argument("--requests", type=int, default=5)
@@ -150,7 +156,7 @@ def main() -> int:
                 "crd/nodeclaims.karpenter.sh",
                 "--timeout=60s",
             )
-            state = work / "nodes"
+            state = Path(tempfile.mkdtemp(prefix="kb-", dir="/tmp"))  # short: unix sockets
             procs.append(
                 KaitoProcess(
                     "provisioner",
@@ -243,7 +249,7 @@ def main() -> int:
                     "kaito.cli",
                     "local-nodes",
                     "down",
-                    f"--local-state-dir={work / 'nodes'}",
+                    f"--local-state-dir={state}",
                     f"--local-bin-dir={node_bin}",
                     f"--local-image-cache={cache}",
                 ],

@@ -86,7 +86,12 @@ def _input(ws: Workspace, settings: Settings) -> tuple[dict[str, Any] | None, di
             {
                 "kind": "image",
                 "image": settings.puller_image,
-                "script": puller_script(source.image, DATA_DIR, "/root/.docker/config.d/data"),
+                "script": puller_script(
+                    source.image,
+                    DATA_DIR,
+                    "/root/.docker/config.d/data",
+                    plain_http=settings.plain_http(source.image),
+                ),
                 "pull_secrets": list(source.image_pull_secrets or ()),
             },
             {"emptyDir": {}},

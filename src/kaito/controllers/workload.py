@@ -148,15 +148,16 @@ def _adapter_name(adapter: AdapterSpec) -> str:
     return (adapter.source.name if adapter.source else None) or ""
 
 
-def puller_script(image: str, target: str, auth_dir: str) -> str:
+def puller_script(image: str, target: str, auth_dir: str, *, plain_http: bool = False) -> str:
     """Shell for an init container that copies an image's ``/data`` into ``target``.
 
     Tries each projected pull secret under ``auth_dir`` (then anonymous), unpacks the
     layers and copies ``/data`` (upstream's puller.sh does the same with skopeo).
+    ``plain_http``: the image's registry speaks HTTP (``--src-tls-verify=false``).
     """
     auth = shlex.quote(auth_dir)
     dest = shlex.quote(target)
-    src = shlex.quote(f"docker://{image}")
+    src = ("--src-tls-verify=false " if plain_http else "") + shlex.quote(f"docker://{image}")
     return (
         "set -eu; rm -rf /tmp/image /tmp/rootfs; mkdir -p /tmp/rootfs "
         f"{dest}; pulled=false; "
@@ -238,7 +239,9 @@ def services(ws: Workspace, *, statefulset: bool) -> list[Manifest]:
     ]
 
 
-def _adapter_values(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def _adapter_values(
+    ws: Workspace, settings: Settings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     from_images: list[dict[str, Any]] = []
     from_volumes: list[dict[str, Any]] = []
     pull_secrets: list[str] = []
@@ -253,7 +256,10 @@ def _adapter_values(ws: Workspace) -> tuple[list[dict[str, Any]], list[dict[str,
                 {
                     "name": name,
                     "script": puller_script(
-                        source.image, f"{ADAPTERS_DIR}/{name}", f"/root/.docker/config.d/{name}"
+                        source.image,
+                        f"{ADAPTERS_DIR}/{name}",
+                        f"/root/.docker/config.d/{name}",
+                        plain_http=settings.plain_http(source.image),
                     ),
                     "pull_secrets": secrets,
                 }
@@ -300,7 +306,7 @@ def inference_workload(
     revision: str,
 ) -> Manifest:
     """The Deployment (one node per replica) or StatefulSet (distributed) serving the preset."""
-    from_images, from_volumes, pull_secrets = _adapter_values(ws)
+    from_images, from_volumes, pull_secrets = _adapter_values(ws, settings)
     options = ws.inference.preset.preset_options if ws.inference and ws.inference.preset else None
     for secret in (options.image_pull_secrets if options else None) or ():
         if secret not in pull_secrets:

@@ -18,7 +18,7 @@ from typing import Any
 
 from kaito import kinds
 from kaito.api import constants as c
-from kaito.api.catalog import Catalog
+from kaito.api.catalog import Catalog, GPUConfig
 from kaito.api.validation import validate_create
 from kaito.api.wire import WireError, workspace_from_dict
 from kaito.api.workspace import Workspace
@@ -316,7 +316,7 @@ class WorkspaceReconciler:
             preferred=ws.resource.preferred_nodes or (),
             previous_workers=status_obj.get("workerNodes") or (),
             auto_provisioning=nap,
-            needs_gpu=preset is None or preset.gpu_count > 0,
+            needs_gpu=_needs_gpu(preset.gpu_count if preset else None, resolved.sku),
         )
         if nap:
             existing = {claim["metadata"]["name"] for claim in claims}
@@ -467,3 +467,11 @@ def ws_target_nodes(obj: dict[str, Any]) -> int:
 
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _needs_gpu(preset_gpus: int | None, sku: GPUConfig | None) -> bool:
+    """Whether the Workspace's nodes must have ``nvidia.com/gpu``: a CPU preset never does,
+    and neither does any Workspace (a custom template too) on a CPU instance type."""
+    if sku is not None and sku.gpu_count == 0:
+        return False
+    return preset_gpus is None or preset_gpus > 0

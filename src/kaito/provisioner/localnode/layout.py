@@ -26,8 +26,8 @@ BRIDGE_PREFIX = "kaito"
 FIRST_POD_SUBNET = 100
 RUN_DIR = Path("/run/kaito")
 """Host-wide runtime directory: node slots (:mod:`.slots`) and containerd sockets."""
-MAX_SOCKET_PATH = 100
-"""Unix socket paths longer than this fail to bind (108 bytes, minus containerd's margin)."""
+MAX_SOCKET_PATH = 104
+"""Unix socket paths longer than this fail to bind (108 bytes with the terminator and margin)."""
 BASE_PORT = 10250
 """Node ``i`` listens on ``BASE_PORT + 10*i + k``: kubelet 0, healthz 8, kube-proxy health 6
 and metrics 9 (the kubelet's usual numbers, shifted per node)."""
@@ -86,7 +86,7 @@ class NodeLayout:
     @property
     def longest_socket(self) -> Path:
         """The longest unix socket path the kubelet makes under its root directory."""
-        return self.kubelet_root / "plugins_registry" / "kaito-longest-plugin-name.sock"
+        return self.kubelet_root / "pod-resources" / "kubelet.sock"
 
     @property
     def containerd_config(self) -> Path:
