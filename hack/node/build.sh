@@ -14,8 +14,8 @@
 #   hack/node/build.sh            build if missing, print the bin dir on stdout
 #   hack/node/build.sh --bin-dir  only print the bin dir (nothing is built or installed)
 #
-# The cache key covers the pins and every input file, so binaries are rebuilt only when
-# one changes.
+# The cache key covers the pins and the Go inputs (go.mod, go.sum, the mains), like
+# hack/testenv/build.sh, so binaries are rebuilt only when one of those changes.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +24,7 @@ source "$here/../testenv/versions.env"
 # shellcheck source=/dev/null
 source "$here/versions.env"
 
-key="$(cd "$here" && cat versions.env ../testenv/versions.env build.sh kube/go.mod kube/go.sum kube/cmd/*/main.go | sha256sum | cut -c1-12)"
+key="$(cd "$here" && cat versions.env ../testenv/versions.env kube/go.mod kube/go.sum kube/cmd/*/main.go | sha256sum | cut -c1-12)"
 cache_root="${KAITO_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kaito/node}"
 bin="$cache_root/k8s-${KUBERNETES_VERSION}_containerd-${CONTAINERD_VERSION}_${key}/bin"
 binaries=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr pause)
@@ -76,13 +76,9 @@ staging="$(mktemp -d "$cache_root/.build.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 start=$SECONDS
 
-major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
-minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
-kv=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kv+=" -X $pkg.gitVersion=${KUBERNETES_VERSION} -X $pkg.gitMajor=${major} -X $pkg.gitMinor=${minor}"
-  kv+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+# shellcheck source=/dev/null
+source "$here/../testenv/kube-ldflags.sh"
+kv="$kube_version_ldflags"
 
 echo ">> building kubelet and kube-proxy ${KUBERNETES_VERSION}" >&2
 (cd "$here/kube" && GOFLAGS="${GOFLAGS:-} -mod=readonly" \

@@ -37,13 +37,9 @@ staging="$(mktemp -d "${cache_root}.build.XXXXXX" 2>/dev/null || { mkdir -p "$ca
 trap 'rm -rf "$staging"' EXIT
 start=$SECONDS
 
-major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
-minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
-kv=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kv+=" -X $pkg.gitVersion=${KUBERNETES_VERSION} -X $pkg.gitMajor=${major} -X $pkg.gitMinor=${minor}"
-  kv+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+# shellcheck source=/dev/null
+source "$here/kube-ldflags.sh"
+kv="$kube_version_ldflags"
 
 echo ">> building Kubernetes ${KUBERNETES_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)" >&2
 (cd "$here/kube" && go build -trimpath -ldflags "-s -w$kv" -o "$staging/" ./cmd/...)
