@@ -242,3 +242,17 @@ def test_a_slot_being_claimed_counts_as_taken(tmp_path: Path) -> None:
     assert slots.claim("b", tmp_path / "nodes" / "b", 1, root) is None
     slots.release(0, tmp_path / "nodes" / "a", root)
     assert slots.claim("b", tmp_path / "nodes" / "b", 1, root) == 0
+
+
+def test_a_recorded_node_takes_back_its_stale_slot_unless_another_node_holds_it(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "slots"
+    record(tmp_path, "mine", 0)
+    mine = tmp_path / "nodes" / "mine"
+    assert slots.reclaim(0, "mine", mine, root)  # still ours
+    (root / "0.json").unlink()  # went stale and was freed
+    assert slots.reclaim(0, "mine", mine, root)
+    slots.release(0, mine, root)
+    assert slots.claim("other", tmp_path / "nodes" / "other", 1, root) == 0
+    assert not slots.reclaim(0, "mine", mine, root)

@@ -167,7 +167,7 @@ class LocalProvider:
         async with self._admit:
             nodes = existing_nodes(self.state_dir)
             if request.name in nodes:
-                return nodes[request.name]
+                return await self._reclaim(nodes[request.name])
             node_dir = self.state_dir / request.name
             index = await asyncio.to_thread(
                 slots.claim, request.name, node_dir, self.capacity, self.slots_dir
@@ -205,6 +205,19 @@ class LocalProvider:
                 raise
             log.info("local node %s recorded (index %d, %s)", request.name, index, sku.sku)
             return layout
+
+    async def _reclaim(self, layout: NodeLayout) -> NodeLayout:
+        """A recorded node keeps (or takes back) its host-wide slot before it is adopted."""
+        if not await asyncio.to_thread(
+            slots.reclaim, layout.index, layout.name, layout.dir, self.slots_dir
+        ):
+            holder = slots.held(self.slots_dir).get(layout.index, {})
+            raise QuotaExceeded(
+                f"the slot of local node {layout.name} is held by {holder.get('name')} "
+                f"({holder.get('dir')}) now; delete that node first",
+                code="LocalCapacityExceeded",
+            )
+        return layout
 
     async def supervise(self, interval: float = 2.0) -> None:
         """Keep running nodes running: restart any daemon of theirs that died (a kubelet

@@ -5,7 +5,8 @@ the machine is counted across every provisioner and state directory on it (a tes
 to ``make run`` must not start a second node on the same bridge). Slot ``i`` is the file
 ``/run/kaito/nodes/<i>.json`` created exclusively; it names the node and its directory.
 ``/run`` is a tmpfs: a reboot, which also ends every node, frees every slot. A slot whose
-node directory is gone (its state directory was deleted) is free again.
+node directory is gone (its state directory was deleted), or none of whose daemons runs any
+more, is free again once it is older than :data:`CLAIM_GRACE`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from kaito.provisioner.localnode.layout import RUN_DIR
 
 SLOTS = RUN_DIR / "nodes"
-CLAIM_GRACE = 30.0
+CLAIM_GRACE = 120.0
 """Seconds a slot without a node record still counts as taken (the record follows it)."""
 
 
@@ -32,6 +33,22 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+NODE_DAEMONS = frozenset({"containerd", "kubelet", "kube-proxy"})
+
+
+def _runs(node_dir: Path) -> bool:
+    """Whether any daemon of the node still runs (a node whose every process is gone, say
+    after the session that started it was killed, holds no slot)."""
+    for pidfile in (node_dir / "run").glob("*.pid"):
+        try:
+            exe = os.readlink(f"/proc/{int(pidfile.read_text().strip())}/exe")
+        except (OSError, ValueError):
+            continue
+        if Path(exe.removesuffix(" (deleted)")).name in NODE_DAEMONS:
+            return True
+    return False
+
+
 def held(root: Path = SLOTS) -> dict[int, dict[str, Any]]:
     """Live slots by index: ``{"name": ..., "dir": ...}``; stale ones are removed."""
     found: dict[int, dict[str, Any]] = {}
@@ -41,7 +58,8 @@ def held(root: Path = SLOTS) -> dict[int, dict[str, Any]]:
         if not path.stem.isdigit():
             continue
         data = _read(path)
-        if data is not None and (Path(str(data.get("dir", ""))) / "claim.json").exists():
+        node_dir = Path(str((data or {}).get("dir", "")))
+        if data is not None and (node_dir / "claim.json").exists() and _runs(node_dir):
             found[int(path.stem)] = data
             continue
         try:
@@ -71,6 +89,24 @@ def claim(name: str, node_dir: Path, capacity: int, root: Path = SLOTS) -> int |
             json.dump({"name": name, "dir": str(node_dir)}, out)
         return index
     return None
+
+
+def reclaim(index: int, name: str, node_dir: Path, root: Path = SLOTS) -> bool:
+    """Hold slot ``index`` for a recorded node again (a node being adopted or revived whose
+    slot went stale); False when another node holds it now."""
+    root.mkdir(parents=True, exist_ok=True)
+    current = held(root).get(index)
+    if current is not None:
+        return current.get("dir") == str(node_dir)
+    path = root / f"{index}.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        data = _read(path)
+        return data is not None and data.get("dir") == str(node_dir)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"name": name, "dir": str(node_dir)}, out)
+    return True
 
 
 def release(index: int, node_dir: Path, root: Path = SLOTS) -> None:
