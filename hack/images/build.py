@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,13 @@ from pathlib import Path
 
 import attrs
 
-from kaito.testenv.registry import REGISTRY, LocalRegistry, image_ref
+from kaito.testenv.registry import (
+    REGISTRY,
+    HostAddressError,
+    LocalRegistry,
+    RegistryError,
+    image_ref,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = "bookworm"
@@ -617,7 +624,9 @@ def build_lock() -> Iterator[None]:
         yield
 
 
-def build_all(names: Sequence[str], *, force: bool, engine_choice: str | None) -> bool:
+def build_all(
+    names: Sequence[str], *, force: bool, engine_choice: str | None, prune: bool = False
+) -> bool:
     """Build and push what is missing; True when images.env was (re)written."""
     registry = LocalRegistry()
     if registry.ensure():
@@ -629,6 +638,8 @@ def build_all(names: Sequence[str], *, force: bool, engine_choice: str | None) -
         if names and image.name not in names and image.name not in _needed_by(names):
             continue
         tags[image.name] = build_one(image, engine, registry, tags, force=force)
+    if prune:
+        prune_registry(registry, tags)
     if all(name in tags for name in ENV_NAMES) and all(
         registry.has_manifest(f"kaito/{name}", tags[name]) for name in ENV_NAMES
     ):
@@ -693,6 +704,31 @@ def build_one(
     return tag
 
 
+def prune_registry(registry: LocalRegistry, current: Mapping[str, str]) -> None:
+    """Delete the earlier content-addressed tags of these images, then collect garbage.
+
+    Only tags this script made (``<prefix>-<12 hex>``) of the images just built are
+    deleted, never another tag (a ``:test`` someone pushed) or another repository. Pods
+    already running keep their images; a new pull of a pruned tag fails.
+    """
+    deleted = 0
+    for image in IMAGES:
+        if image.name not in current:
+            continue
+        repository = f"kaito/{image.name}"
+        keep = registry.manifest_digest(repository, current[image.name])
+        ours = re.compile(rf"{re.escape(image.tag_prefix)}-[0-9a-f]{{12}}")
+        for tag in registry.tags(repository):
+            if tag == current[image.name] or not ours.fullmatch(tag):
+                continue
+            digest = registry.manifest_digest(repository, tag)
+            if digest is not None and digest != keep:
+                registry.delete_manifest(repository, digest)
+                deleted += 1
+    freed = registry.collect_garbage()
+    log(f"pruned {deleted} old manifests; garbage collection freed {human(freed)}")
+
+
 def _needed_by(names: Sequence[str]) -> set[str]:
     """Images that others in ``names`` are built FROM (their tag is part of the other's)."""
     return {image.from_image for image in IMAGES if image.name in names and image.from_image}
@@ -721,6 +757,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even when the tag is pushed")
     parser.add_argument("--engine", choices=("buildah", "docker", "podman"), default=None)
     parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="then delete older tags of these images from the registry and collect garbage "
+        "(stops the registry for a few seconds)",
+    )
+    parser.add_argument(
         "--env-file", action="store_true", help="print the images.env path and exit"
     )
     args = parser.parse_args(argv)
@@ -733,8 +775,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with build_lock():
-            wrote = build_all(args.names, force=args.force, engine_choice=args.engine)
-    except BuildError as err:
+            wrote = build_all(
+                args.names, force=args.force, engine_choice=args.engine, prune=args.prune
+            )
+    except (BuildError, RegistryError, HostAddressError) as err:
         print(f"hack/images/build.sh: {err}", file=sys.stderr)
         return 1
     where = f"  -> {env_file()}" if wrote else ""

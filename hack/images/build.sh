@@ -8,6 +8,8 @@
 #   hack/images/build.sh                  every image
 #   hack/images/build.sh kaito-puller     only some (and what they are built FROM)
 #   hack/images/build.sh --force          rebuild and push even what is in the registry
+#   hack/images/build.sh --prune          then delete older tags of them from the registry and
+#                                         garbage-collect it (stops it for a few seconds)
 #   hack/images/build.sh --env-file       print the images.env path
 #
 # Caches: ~/.cache/kaito/images (KAITO_IMAGES_CACHE: bases, wheels, images.env) and

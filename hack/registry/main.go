@@ -6,6 +6,9 @@
 //	registry -storage=filesystem -root=DIR [-delete] 10.245.0.1:5000
 //	    filesystem storage under DIR, surviving restarts: the local registry kaito's images are
 //	    pushed to and the local kubelet pulls from (kaito testenv registry up).
+//	registry -gc -root=DIR
+//	    garbage-collect DIR and exit: delete untagged manifests and every blob no manifest
+//	    references (`registry garbage-collect -m`); only while no registry serves DIR.
 //
 // It always serves plain HTTP: both uses are on addresses that never leave the machine.
 package main
@@ -18,6 +21,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry"
+	"github.com/distribution/distribution/v3/registry/storage"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
@@ -29,11 +34,24 @@ func main() {
 	deletes := flags.Bool("delete", false, "allow DELETE of manifests and blobs")
 	logLevel := flags.String("log-level", "warn", "error, warn, info or debug")
 	accessLog := flags.Bool("access-log", false, "log every request")
+	gc := flags.Bool("gc", false, "garbage-collect -root (filesystem) and exit")
 	flags.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: registry [-storage=inmemory|filesystem] [-root=DIR] [-delete] HOST:PORT")
+		fmt.Fprintln(os.Stderr, "       registry -gc -root=DIR")
 		flags.PrintDefaults()
 	}
 	_ = flags.Parse(os.Args[1:])
+	if *gc {
+		if *root == "" || flags.NArg() != 0 {
+			flags.Usage()
+			os.Exit(2)
+		}
+		if err := collectGarbage(*root); err != nil {
+			fmt.Fprintln(os.Stderr, "registry -gc:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	// distribution v3 exports OpenTelemetry traces to localhost:4318 by default, logging an
 	// error every few seconds when nothing listens there; nothing does on this machine.
 	if os.Getenv("OTEL_TRACES_EXPORTER") == "" {
@@ -84,4 +102,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// collectGarbage is `registry garbage-collect --delete-untagged` on a filesystem root.
+func collectGarbage(root string) error {
+	ctx := context.Background()
+	driver, err := factory.Create(ctx, "filesystem", map[string]any{"rootdirectory": root})
+	if err != nil {
+		return err
+	}
+	namespace, err := storage.NewRegistry(ctx, driver, storage.EnableDelete)
+	if err != nil {
+		return err
+	}
+	return storage.MarkAndSweep(ctx, driver, namespace, storage.GCOpts{RemoveUntagged: true, Quiet: true})
 }

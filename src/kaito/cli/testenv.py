@@ -1,7 +1,8 @@
 """``kaito testenv up|down|env|status``: the local control plane from the shell.
 
-``kaito testenv registry up|down|status``: the persistent local OCI registry on the kaito
-host address (:mod:`kaito.testenv.registry`) that locally built images are pushed to.
+``kaito testenv registry up|down|status|gc``: the persistent local OCI registry on the kaito
+host address (:mod:`kaito.testenv.registry`) that locally built images are pushed to; ``gc``
+frees the blobs of deleted manifests (``hack/images/build.sh --prune`` deletes old tags).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "registry_action",
         nargs="?",
-        choices=("up", "down", "status"),
-        help="with `registry`: start, stop or describe the local OCI registry",
+        choices=("up", "down", "status", "gc"),
+        help="with `registry`: start, stop, describe or garbage-collect the local OCI registry",
     )
     parser.set_defaults(handler=run)
 
@@ -54,7 +55,7 @@ def _attached(workdir: Path) -> ControlPlane | None:
 
 
 def run_registry(action: str | None) -> int:
-    """``kaito testenv registry up|down|status``."""
+    """``kaito testenv registry up|down|status|gc``."""
     registry = LocalRegistry()
     try:
         if action == "up":
@@ -64,6 +65,9 @@ def run_registry(action: str | None) -> int:
             else:
                 print(f"registry already running: {registry.url}")
             print(f"data: {registry.data_dir}  log: {registry.log_file}")
+        elif action == "gc":
+            freed = registry.collect_garbage()
+            print(f"registry garbage-collected: {freed / 2**20:.1f} MiB freed")
         elif action == "down":
             print("registry stopped" if registry.stop() else "no registry to stop")
             if remove_host_address():
@@ -88,7 +92,7 @@ def run_registry(action: str | None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "registry":
         if args.registry_action is None:
-            print("usage: kaito testenv registry up|down|status", file=sys.stderr)
+            print("usage: kaito testenv registry up|down|status|gc", file=sys.stderr)
             return 2
         return run_registry(args.registry_action)
     if args.registry_action is not None:

@@ -267,44 +267,75 @@ class LocalRegistry:
                     f"something that is not this registry already serves {self.url}/v2/ "
                     f"(no live pid in {self.pid_file}); stop it first"
                 )
-            binary = build_registry()
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            with self.log_file.open("ab") as log:
-                proc = subprocess.Popen(
-                    self._argv(binary),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.state_dir,
-                    start_new_session=True,
-                )
-            self.pid_file.write_text(f"{proc.pid}\n")
-            self.state_file.write_text(
-                json.dumps(
-                    {
-                        "pid": proc.pid,
-                        "binary": str(binary),
-                        "address": self.address,
-                        "data_dir": str(self.data_dir),
-                        "started": time.time(),
-                    },
-                    indent=2,
-                )
-            )
-            deadline = time.monotonic() + timeout
-            while not self.answers(timeout=1):
-                if proc.poll() is not None:
-                    raise RegistryError(
-                        f"the registry exited with code {proc.returncode}; see {self.log_file}"
-                    )
-                if time.monotonic() > deadline:
-                    self._stop_pid(proc.pid, grace=5)
-                    raise RegistryError(
-                        f"the registry did not answer {self.url}/v2/ within {timeout:.0f}s; "
-                        f"see {self.log_file}"
-                    )
-                time.sleep(0.1)
+            self._start(build_registry(), timeout)
             return True
+
+    def _start(self, binary: Path, timeout: float) -> None:
+        """Start the registry (lock held, nothing serving) and wait for ``/v2/``."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                self._argv(binary),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.state_dir,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "pid": proc.pid,
+                    "binary": str(binary),
+                    "address": self.address,
+                    "data_dir": str(self.data_dir),
+                    "started": time.time(),
+                },
+                indent=2,
+            )
+        )
+        deadline = time.monotonic() + timeout
+        while not self.answers(timeout=1):
+            if proc.poll() is not None:
+                raise RegistryError(
+                    f"the registry exited with code {proc.returncode}; see {self.log_file}"
+                )
+            if time.monotonic() > deadline:
+                self._stop_pid(proc.pid, grace=5)
+                raise RegistryError(
+                    f"the registry did not answer {self.url}/v2/ within {timeout:.0f}s; "
+                    f"see {self.log_file}"
+                )
+            time.sleep(0.1)
+
+    def collect_garbage(self, timeout: float = 30) -> int:
+        """Delete untagged manifests and unreferenced blobs; returns the bytes freed.
+
+        distribution collects garbage only while nothing serves the directory, so a running
+        registry is stopped for the few seconds this takes (pulls in flight then fail and
+        are retried by their clients) and started again.
+        """
+        with self._locked():
+            binary = build_registry()
+            pid = self.pid()
+            if pid is not None:
+                self._stop_pid(pid, grace=10)
+            before = _tree_bytes(self.data_dir)
+            try:
+                if self.data_dir.is_dir():
+                    out = subprocess.run(
+                        [str(binary), "-gc", f"-root={self.data_dir}"],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                    if out.returncode != 0:
+                        raise RegistryError(f"registry -gc failed: {out.stderr.strip()}")
+            finally:
+                if pid is not None:
+                    self._start(binary, timeout)
+            return before - _tree_bytes(self.data_dir)
 
     def _wait_answering(self, pid: int, timeout: float) -> bool:
         """An adopted registry may have been started a moment ago: give it ``timeout``."""
@@ -362,6 +393,10 @@ class LocalRegistry:
 
     def has_manifest(self, repository: str, reference: str) -> bool:
         """True when ``repository:reference`` is pushed (``HEAD`` on its manifest)."""
+        return self.manifest_digest(repository, reference) is not None
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest ``repository:reference`` resolves to, or None when it is not pushed."""
         request = urllib.request.Request(
             f"{self.url}/v2/{repository}/manifests/{reference}",
             method="HEAD",
@@ -369,30 +404,49 @@ class LocalRegistry:
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:
-                return bool(resp.status == 200)
+                digest: str | None = resp.headers.get("Docker-Content-Digest")
+                return digest
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                return False
+                return None
             raise
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete a manifest (and every tag that names it); its blobs go at the next GC."""
+        request = urllib.request.Request(
+            f"{self.url}/v2/{repository}/manifests/{digest}", method="DELETE"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        if status != 202:
+            raise RegistryError(f"DELETE {repository}@{digest}: HTTP {status}")
 
     def status(self) -> RegistryStatus:
         pid = self.pid()
         running = pid is not None and self.answers()
-        data_bytes = 0
-        if self.data_dir.is_dir():
-            for path in self.data_dir.rglob("*"):
-                with contextlib.suppress(OSError):
-                    if path.is_file() and not path.is_symlink():
-                        data_bytes += path.stat().st_size
         return RegistryStatus(
             running=running,
             pid=pid,
             address=self.address,
             host_address=host_address_present(),
             data_dir=self.data_dir,
-            data_bytes=data_bytes,
+            data_bytes=_tree_bytes(self.data_dir),
             repositories=self.repositories() if running else (),
         )
+
+
+def _tree_bytes(root: Path) -> int:
+    """Bytes of the regular files under ``root`` (0 when it does not exist)."""
+    total = 0
+    if root.is_dir():
+        for path in root.rglob("*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and not path.is_symlink():
+                    total += path.stat().st_size
+    return total
 
 
 def _alive(pid: int) -> bool:

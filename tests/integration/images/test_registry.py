@@ -71,8 +71,9 @@ def test_registry_listens_on_the_host_address(registry: LocalRegistry) -> None:
     assert registry.pid() == pid
 
 
-def test_registry_keeps_its_content_across_a_restart(registry: LocalRegistry) -> None:
-    layer = f"kaito registry restart test {uuid.uuid4()}\n".encode()
+def _push_image(registry: LocalRegistry) -> tuple[str, bytes, str, bytes, str]:
+    """A one-layer image with a unique layer: (tag, manifest, its digest, layer, its digest)."""
+    layer = f"kaito registry test {uuid.uuid4()}\n".encode()
     layer_digest = _push_blob(registry, layer)
     config_digest = _push_blob(registry, EMPTY_CONFIG)
     manifest = json.dumps(
@@ -101,7 +102,11 @@ def test_registry_keeps_its_content_across_a_restart(registry: LocalRegistry) ->
         headers={"Content-Type": OCI_MANIFEST},
     )
     assert status == 201, body
-    manifest_digest = headers["Docker-Content-Digest"]
+    return tag, manifest, headers["Docker-Content-Digest"], layer, layer_digest
+
+
+def test_registry_keeps_its_content_across_a_restart(registry: LocalRegistry) -> None:
+    tag, manifest, manifest_digest, layer, layer_digest = _push_image(registry)
     try:
         old_pid = registry.pid()
         assert registry.stop() is True
@@ -118,9 +123,23 @@ def test_registry_keeps_its_content_across_a_restart(registry: LocalRegistry) ->
         status, _, body = _request(f"{registry.url}/v2/{REPOSITORY}/blobs/{layer_digest}")
         assert (status, body) == (200, layer)
     finally:
-        status, _, body = _request(
-            f"{registry.url}/v2/{REPOSITORY}/manifests/{manifest_digest}", method="DELETE"
-        )
-        assert status == 202, f"deletes are enabled: {status} {body!r}"
+        registry.delete_manifest(REPOSITORY, manifest_digest)  # deletes are enabled
         _request(f"{registry.url}/v2/{REPOSITORY}/blobs/{layer_digest}", method="DELETE")
     assert not registry.has_manifest(REPOSITORY, tag)
+
+
+def test_garbage_collection_frees_the_blobs_of_deleted_manifests(registry: LocalRegistry) -> None:
+    tag, _, manifest_digest, _, layer_digest = _push_image(registry)
+    kept_tag, _, _, kept_layer, kept_digest = _push_image(registry)
+    registry.delete_manifest(REPOSITORY, manifest_digest)
+    assert not registry.has_manifest(REPOSITORY, tag)
+    assert _request(f"{registry.url}/v2/{REPOSITORY}/blobs/{layer_digest}")[0] == 200
+
+    registry.collect_garbage()
+
+    assert registry.running(), "the registry serves again after collecting garbage"
+    assert _request(f"{registry.url}/v2/{REPOSITORY}/blobs/{layer_digest}")[0] == 404
+    assert registry.has_manifest(REPOSITORY, kept_tag)
+    status, _, body = _request(f"{registry.url}/v2/{REPOSITORY}/blobs/{kept_digest}")
+    assert (status, body) == (200, kept_layer)
+    registry.delete_manifest(REPOSITORY, registry.manifest_digest(REPOSITORY, kept_tag) or "")
