@@ -154,6 +154,8 @@ def puller_script(image: str, target: str, auth_dir: str, *, plain_http: bool = 
     Tries each projected pull secret under ``auth_dir`` (then anonymous), unpacks the
     layers and copies ``/data`` (upstream's puller.sh does the same with skopeo).
     ``plain_http``: the image's registry speaks HTTP (``--src-tls-verify=false``).
+    The copy is made readable by all: the init container runs as root, the model server
+    does not, and image layers may carry files only their owner can read.
     """
     auth = shlex.quote(auth_dir)
     dest = shlex.quote(target)
@@ -168,7 +170,7 @@ def puller_script(image: str, target: str, auth_dir: str, *, plain_http: bool = 
         "for layer in /tmp/image/*; do case $(basename $layer) in "
         "manifest.json|version) ;; "
         "*) tar -xf $layer -C /tmp/rootfs 2>/dev/null || true;; esac; done; "
-        f"cp -a /tmp/rootfs/data/. {dest}/"
+        f"cp -a /tmp/rootfs/data/. {dest}/; chmod -R a+rX {dest}"
     )
 
 

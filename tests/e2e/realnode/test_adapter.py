@@ -38,6 +38,8 @@ def make_adapter(model_dir: Path, out: Path) -> None:
         r=8, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False
     )
     get_peft_model(model, config).save_pretrained(out)
+    for path in out.iterdir():  # as a user would publish it: safetensors writes 0600
+        path.chmod(0o600)
 
 
 def publish_adapter(directory: Path, ref: str, work: Path) -> None:

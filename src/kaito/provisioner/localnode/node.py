@@ -259,14 +259,15 @@ class LocalNode:
         layout = self.layout
         if layout.claim_file.exists():
             self.set_phase("deleting")
+        keep: set[str] = {self.host.sandbox_image}
         if client is not None:
-            await self._drain(client, drain_timeout)
+            keep |= await self._drain(client, drain_timeout)
         daemons = self.daemons()
         await daemons["kube-proxy"].stop()
         await daemons["kubelet"].stop()
         await asyncio.to_thread(hostnet.kill_cgroup_tree, layout)
         if daemons["containerd"].pid() is not None:
-            await asyncio.to_thread(self._remove_containers)
+            await asyncio.to_thread(self._remove_containers, keep if client is not None else None)
         await daemons["containerd"].stop()
         for pid in processes_with_argument(str(layout.containerd_socket)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -276,15 +277,24 @@ class LocalNode:
             with contextlib.suppress(NotFound):
                 await client.delete(r.NODE, layout.name)
 
-    async def _drain(self, client: Client, timeout: float) -> None:
+    async def _drain(self, client: Client, timeout: float) -> set[str]:
+        """Evict the node's pods (their grace period while the kubelet runs, none when it is
+        dead, at most ``timeout`` seconds); returns the images they ran."""
         name = self.layout.name
         try:
             await client.merge_patch(r.NODE, name, {"spec": {"unschedulable": True}})
         except NotFound:
-            return
+            return set()
         kubelet_alive = self.daemons()["kubelet"].pid() is not None
         selector = f"spec.nodeName={name}"
         pods = (await client.list(r.POD, field_selector=selector)).items
+        images = {
+            str(container["image"])
+            for pod in pods
+            for kind in ("initContainers", "containers")
+            for container in (pod.get("spec") or {}).get(kind) or []
+            if container.get("image")
+        }
         for pod in pods:
             meta = pod["metadata"]
             with contextlib.suppress(NotFound):
@@ -306,6 +316,7 @@ class LocalNode:
                         )
                 break
             await asyncio.sleep(0.5)
+        return images
 
     def _ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -321,8 +332,11 @@ class LocalNode:
             timeout=60,
         )
 
-    def _remove_containers(self) -> None:
-        """Forget the node's containers and sandboxes (its images stay in the cache)."""
+    def _remove_containers(self, keep_images: set[str] | None) -> None:
+        """Forget the node's containers and sandboxes. The image cache keeps the images in
+        ``keep_images`` (what the node's last pods ran, which the next node likely runs too)
+        and drops the rest, so superseded tags of multi-GB images do not pile up; None keeps
+        every image."""
         for line in self._ctr("tasks", "ls", "-q").stdout.split():
             self._ctr("tasks", "kill", "-s", "SIGKILL", line)
             self._ctr("tasks", "delete", "-f", line)
@@ -332,6 +346,14 @@ class LocalNode:
         sandboxes = self._ctr("sandboxes", "ls", "-q").stdout.split()
         for sandbox in sandboxes:
             self._ctr("sandboxes", "rm", "-f", sandbox)
+        if keep_images is None:
+            return
+        listed = [line.split() for line in self._ctr("images", "ls").stdout.splitlines()[1:]]
+        refs = [(fields[0], fields[2]) for fields in listed if len(fields) > 2]
+        kept = {digest for ref, digest in refs if ref in keep_images}
+        stale = [ref for ref, digest in refs if digest not in kept]  # every name of an image
+        if stale:
+            self._ctr("images", "rm", "--sync", *stale)
 
     def _clean_host(self, last_node: bool) -> None:
         layout = self.layout
