@@ -13,7 +13,7 @@ import pytest
 
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import Operator
-from tests.e2e.helpers import apply_workspace, workspace
+from tests.e2e.helpers import apply_workspace, nodeclaims_of, workspace
 from tests.e2e.realnode.conftest import LOCAL_REGISTRY
 from tests.e2e.test_status_cli import kaito_status
 from tests.support.waiting import condition, wait_until
@@ -88,3 +88,8 @@ def test_a_real_kubelets_failure_shows_as_the_workspace_reason(
         ).stdout
         assert "the model server gave up" in logs
     control_plane.kubectl("delete", "workspace", name, "-n", namespace, "--timeout=180s")
+    wait_until(  # the real node is gone too: the next test gets this machine's one node
+        lambda: not nodeclaims_of(control_plane, name, namespace),
+        timeout=180,
+        what=f"{name}'s NodeClaim deleted",
+    )

@@ -49,6 +49,14 @@ PROVIDER_PREFIX = "local://"
 SkuLookup = Callable[[str], GPUConfig | None]
 
 
+class CapacityExceeded(QuotaExceeded):
+    """The machine runs as many real nodes as it may. Unlike a cloud quota this frees up by
+    itself when one of them is deleted, so the claim is retried (with backoff) while its
+    ``Launched=False LocalCapacityExceeded`` condition says why it waits."""
+
+    retryable = True
+
+
 class LocalProvider:
     """:class:`~kaito.provisioner.cloud.base.CloudProvider` of real nodes on this machine."""
 
@@ -174,7 +182,7 @@ class LocalProvider:
             )
             if index is None:
                 running = sorted(str(s.get("name")) for s in slots.held(self.slots_dir).values())
-                raise QuotaExceeded(
+                raise CapacityExceeded(
                     f"this machine hosts at most {self.capacity} real node(s) and runs "
                     f"{', '.join(running)}; delete one, or raise --local-capacity",
                     code="LocalCapacityExceeded",
