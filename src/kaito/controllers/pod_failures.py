@@ -54,7 +54,9 @@ def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
     if why == "CrashLoopBackOff":
         code = last.get("exitCode")
         text = f"{prefix}: CrashLoopBackOff" + (f" (last exit code {code})" if code else "")
-        return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, text)
+        if detail:  # the kubelet's words: "back-off 40s restarting failed container=..."
+            text += f": {detail}"
+        return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, _truncate(text))
     if why in _START:
         return PodFailure(c.REASON_CONTAINER_START_ERROR, f"{prefix}: {why}: {detail}".rstrip(": "))
     return None

@@ -60,7 +60,7 @@ def wait_reason(plane: ControlPlane, name: str, namespace: str, reason: str) -> 
                 "command": ["sh", "-c", "echo the model server gave up >&2; exit 3"],
             },
             "ContainerCrashLoopBackOff",
-            "back-off",
+            "last exit code 3",
         ),
     ],
 )
