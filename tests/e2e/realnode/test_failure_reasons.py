@@ -50,7 +50,7 @@ def wait_reason(plane: ControlPlane, name: str, namespace: str, reason: str) -> 
             "missing-image",
             {"name": "server", "image": f"{LOCAL_REGISTRY}/kaito/no-such-image:1"},
             "ImagePullError",
-            "not found",
+            "code = notfound",  # the registry's answer, through containerd and the kubelet
         ),
         (
             "crashing-command",
@@ -83,10 +83,20 @@ def test_a_real_kubelets_failure_shows_as_the_workspace_reason(
     out = kaito_status(control_plane, name, namespace)
     assert reason in out, out
     if reason == "ContainerCrashLoopBackOff":
-        logs = control_plane.kubectl(
-            "logs", "-n", namespace, "-l", f"kaito.sh/workspace={name}", "--previous"
-        ).stdout
-        assert "the model server gave up" in logs
+
+        def previous_logs() -> str:
+            got = control_plane.kubectl(
+                "logs",
+                "-n",
+                namespace,
+                "-l",
+                f"kaito.sh/workspace={name}",
+                "--previous",
+                check=False,
+            )
+            return got.stdout if "the model server gave up" in got.stdout else ""
+
+        wait_until(previous_logs, timeout=60, interval=1, what="the crashed run's logs")
     control_plane.kubectl("delete", "workspace", name, "-n", namespace, "--timeout=180s")
     wait_until(  # the real node is gone too: the next test gets this machine's one node
         lambda: not nodeclaims_of(control_plane, name, namespace),
