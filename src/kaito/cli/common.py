@@ -7,6 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -111,3 +112,17 @@ async def run_manager(
             await close_first()
         await manager.client.close()
     return 0
+
+
+def _xdg(variable: str, default: str) -> Path:
+    return Path(os.environ.get(variable) or Path.home() / default)
+
+
+def default_local_state_dir() -> str:
+    """Where the local provider keeps one directory per real node."""
+    return str(_xdg("XDG_STATE_HOME", ".local/state") / "kaito" / "nodes")
+
+
+def default_local_image_cache() -> str:
+    """Where the local provider keeps containerd's image stores across nodes."""
+    return str(_xdg("XDG_CACHE_HOME", ".cache") / "kaito" / "node-images")

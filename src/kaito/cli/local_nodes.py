@@ -13,22 +13,18 @@ import json
 import os
 from pathlib import Path
 
-from kaito.cli.common import configure_logging
-
-
-def _xdg(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or Path.home() / default)
+from kaito.cli.common import (
+    configure_logging,
+    default_local_image_cache,
+    default_local_state_dir,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("local-nodes", help="list or remove real local nodes")
     parser.add_argument("action", choices=("list", "down"))
-    parser.add_argument(
-        "--local-state-dir", default=str(_xdg("XDG_STATE_HOME", ".local/state") / "kaito/nodes")
-    )
-    parser.add_argument(
-        "--local-image-cache", default=str(_xdg("XDG_CACHE_HOME", ".cache") / "kaito/node-images")
-    )
+    parser.add_argument("--local-state-dir", default=default_local_state_dir())
+    parser.add_argument("--local-image-cache", default=default_local_image_cache())
     parser.add_argument("--local-bin-dir", default=os.environ.get("KAITO_NODE_BIN", ""))
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(handler=run)

@@ -31,6 +31,8 @@ from kaito.cli.common import (
     add_manager_flags,
     build_manager,
     configure_logging,
+    default_local_image_cache,
+    default_local_state_dir,
     parse_duration,
     run_manager,
 )
@@ -57,12 +59,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     local.add_argument(
         "--local-state-dir",
-        default=str(_xdg("XDG_STATE_HOME", ".local/state") / "kaito" / "nodes"),
+        default=default_local_state_dir(),
         help="one directory per real node (configs, certificates, pid files, logs)",
     )
     local.add_argument(
         "--local-image-cache",
-        default=str(_xdg("XDG_CACHE_HOME", ".cache") / "kaito" / "node-images"),
+        default=default_local_image_cache(),
         help="containerd image stores, kept across nodes so images are pulled once",
     )
     local.add_argument(
@@ -94,10 +96,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--workers", type=int, default=10, help="concurrent NodeClaim reconciles")
     parser.set_defaults(handler=run)
-
-
-def _xdg(variable: str, default: str) -> Path:
-    return Path(os.environ.get(variable) or Path.home() / default)
 
 
 def _local_provider(args: argparse.Namespace, client: Client) -> CloudProvider:
