@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 
 from kaito.cli.common import (
     add_manager_flags,
@@ -65,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="comma-separated registries (host[:port]) reached over plain HTTP, "
         "e.g. 10.245.0.1:5000",
     )
+    parser.add_argument(
+        "--trusted-data-networks",
+        default="",
+        help="comma-separated CIDRs that tuning input URLs may target although private "
+        "(e.g. an in-house data server); loopback, private and link-local addresses are "
+        "refused otherwise",
+    )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
     parser.add_argument(
         "--webhook-port", type=int, default=9443, help="HTTPS port of the admission webhook"
@@ -108,6 +116,7 @@ async def _main(args: argparse.Namespace) -> int:
         weights_puller_image=args.weights_puller_image,
         puller_image=args.puller_image,
         insecure_registries=registry_list(args.insecure_registries) or None,
+        trusted_data_networks=registry_list(args.trusted_data_networks) or None,
     )
     catalog = default_catalog()
     recorder = EventRecorder(manager.client, component="kaito-workspace")
@@ -124,4 +133,11 @@ async def _main(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     args.sync_period = parse_duration(args.sync_period)
+    from kaito.urlguard import parse_networks
+
+    try:
+        parse_networks(registry_list(args.trusted_data_networks))
+    except ValueError as err:
+        print(f"kaito manager: --trusted-data-networks: {err}", file=sys.stderr)
+        return 2
     return asyncio.run(_main(args))

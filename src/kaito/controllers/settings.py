@@ -10,6 +10,8 @@ import os
 
 import attrs
 
+from kaito.urlguard import Network, parse_networks
+
 
 @attrs.frozen(kw_only=True)
 class Settings:
@@ -36,8 +38,9 @@ class Settings:
     No registry by default, for the reason given for ``inference_image``."""
     pusher_image: str = "ghcr.io/oras-project/oras:v1.2.0"
     """Sidecar image that pushes tuning results as an OCI image."""
-    data_downloader_image: str = "curlimages/curl:8.11.1"
-    """Init-container image that downloads tuning input URLs."""
+    trusted_data_networks: tuple[str, ...] = ()
+    """Private networks (CIDRs) tuning input URLs may target: the SSRF guard refuses loopback,
+    private and link-local addresses, at admission and in the downloader, except these."""
     cloud: str = "azure"
     """SKU catalog to check instance types against: azure, aws or arc."""
     node_auto_provisioning: bool = True
@@ -46,6 +49,11 @@ class Settings:
     """``kaito.sh/node-image-family`` put on NodeClaims unless the Workspace sets it."""
     system_namespace: str = "kaito-system"
     """Where the default tuning/inference ConfigMaps live."""
+
+    @property
+    def data_networks(self) -> tuple[Network, ...]:
+        """:attr:`trusted_data_networks` parsed (flags are checked when the manager starts)."""
+        return parse_networks(self.trusted_data_networks)
 
     def plain_http(self, reference: str) -> bool:
         """Whether the registry of an image or artifact reference is an insecure (HTTP) one."""

@@ -2,7 +2,9 @@
 
 As upstream: a ``batch/v1`` Job named after the Workspace whose main container runs
 ``kaito-tune`` in the preset's image (weights included); input comes from URLs (a
-``data-downloader`` init container with retries and a non-empty check), an image (its
+``data-downloader`` init container running :mod:`kaito.tuning.fetch` from kaito's tuning
+image, which enforces the SSRF guard at connect time, instead of upstream's ``curl -L``),
+an image (its
 ``/data`` unpacked by an init container) or a volume; output goes to a volume or, for an
 image, to a ``pusher`` sidecar that waits for the completion marker and pushes the adapter
 as an OCI image whose ``/data`` holds it, ready for ``inference.adapters``.
@@ -38,21 +40,6 @@ from kaito.tuning import defaults as tuning_defaults
 RESULTS_DIR = "/mnt/results"
 DATA_DIR = "/mnt/data"
 PHI3_TARGET_MODULES = "k_proj,q_proj,v_proj,o_proj,gate_proj,down_proj,up_proj"
-
-DOWNLOADER_SCRIPT = """set -eu
-mkdir -p "$DATA_VOLUME_PATH"
-for url in $DATA_URLS; do
-  file="$DATA_VOLUME_PATH/$(basename "${url%%\\?*}")"
-  ok=false
-  for attempt in 1 2 3; do
-    code=$(curl -sSL -w '%{http_code}' -o "$file" "$url" || echo 000)
-    if [ "$code" = 200 ] && [ -s "$file" ]; then ok=true; break; fi
-    echo "attempt $attempt: $url answered HTTP $code or was empty" >&2
-    sleep $((attempt * 5))
-  done
-  [ "$ok" = true ] || { echo "failed to download $url" >&2; exit 1; }
-done
-"""
 
 
 def config_map_name(ws: Workspace) -> str:
@@ -97,12 +84,19 @@ def _input(ws: Workspace, settings: Settings) -> tuple[dict[str, Any] | None, di
             {"emptyDir": {}},
         )
     urls = list((source.urls if source else None) or ())
+    trusted = [f"--trusted-network={net}" for net in settings.data_networks]
     return (
         {
             "kind": "urls",
-            "image": settings.data_downloader_image,
-            "script": DOWNLOADER_SCRIPT,
-            "urls": " ".join(urls),
+            "image": settings.tuning_image,
+            "command": [
+                "python3",
+                "-m",
+                "kaito.tuning.fetch",
+                f"--dest={DATA_DIR}",
+                *trusted,
+                *urls,
+            ],
             "pull_secrets": [],
         },
         {"emptyDir": {}},
@@ -156,8 +150,13 @@ def tuning_job(
                 f"--dir={RESULTS_DIR}",
                 f"--image={output.image}",
                 f"--model-name={preset.name}",
-                "--docker-config=/root/.docker/config.json",
+                *(
+                    ["--docker-config=/root/.docker/config.json"]
+                    if output.image_push_secret
+                    else []
+                ),
                 "--timeout=86400",
+                *(["--plain-http"] if settings.plain_http(output.image) else []),
             ],
             "push_secret": output.image_push_secret or "",
         }

@@ -42,6 +42,7 @@ def admission_handler(settings: Settings) -> Any:
             {"request": request},
             node_auto_provisioning=settings.node_auto_provisioning,
             cloud=settings.cloud,
+            trusted_data_networks=settings.data_networks,
         )["response"]
         warnings = list(answer.get("warnings") or [])
         if answer["allowed"]:

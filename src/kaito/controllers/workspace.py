@@ -116,7 +116,13 @@ class WorkspaceReconciler:
             return Result()
         if ws.deleting:
             return await self._finalize(ws, obj)
-        verdict = validate_create(ws, node_auto_provisioning=self.settings.node_auto_provisioning)
+        verdict = validate_create(
+            ws,
+            node_auto_provisioning=self.settings.node_auto_provisioning,
+            cloud=self.settings.cloud,
+            catalog=self.catalog,
+            trusted_data_networks=self.settings.data_networks,
+        )
         if verdict.errors:
             await self._patch_metadata(ws, {})
             message = "; ".join(verdict.errors)

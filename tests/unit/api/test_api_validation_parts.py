@@ -8,12 +8,15 @@ from kaito.api.meta import LabelSelector, LabelSelectorRequirement, label_select
 from kaito.api.quantity import QuantityError, format_binary, format_memory, gib, parse_quantity
 from kaito.api.validation.images import image_reference_error
 from kaito.api.validation.names import dns1123_label_errors, dns1123_subdomain_errors
-from kaito.api.validation.urls import (
+from kaito.urlguard import (
+    CLUSTER_HOST,
+    HOST_SYNTAX,
     INVALID,
     LOCAL_ADDRESS,
     LOCAL_HOST,
     SCHEME,
     data_source_url_error,
+    parse_networks,
 )
 
 
@@ -56,10 +59,49 @@ from kaito.api.validation.urls import (
         ("http://user:pw@127.0.0.1/", LOCAL_ADDRESS),
         ("http://evil.com@10.0.0.1/", LOCAL_ADDRESS),
         ("http://cafe.be/", None),
+        # curl percent-decodes, IDN-maps and strips what urlsplit keeps: none of it passes
+        ("http://%31%32%37.0.0.1/", HOST_SYNTAX),
+        ("http://%6c%6f%63%61%6c%68%6f%73%74/", HOST_SYNTAX),
+        ("http://\uff11\uff12\uff17.0.0.1/", INVALID),  # fullwidth digits
+        ("http://\u2460\u2461\u2466.0.0.1/", INVALID),  # circled digits
+        ("http://127\u30020\u30020\u30021/", INVALID),  # ideographic full stop
+        ("http://127.0.0.1\u200b/", INVALID),  # zero-width space
+        ("http://xn--caf-dma.be/", None),  # punycode is plain LDH: resolved and checked later
+        ("http://b\u00fccher.example/", INVALID),
+        ("http://127.0.0.1\\@example.com/", INVALID),
+        ("http://exa_mple.com/", HOST_SYNTAX),
+        ("http://-lead.example.com/", HOST_SYNTAX),
+        ("http://a..b.example.com/", HOST_SYNTAX),
+        ("http://0177.0.0.1/", LOCAL_ADDRESS),
+        ("http://0x7f000001/", LOCAL_ADDRESS),
+        ("http://[::]/", LOCAL_ADDRESS),
+        ("http://[::127.0.0.1]/", LOCAL_ADDRESS),
+        ("http://[2002:7f00:1::]/", LOCAL_ADDRESS),  # 6to4 of 127.0.0.1
+        ("http://239.1.1.1/", LOCAL_ADDRESS),
+        # cluster-internal names: Services, the API server, search-path single labels
+        ("http://kubernetes.default.svc/api", CLUSTER_HOST),
+        ("https://kubernetes.default.svc.cluster.local/", CLUSTER_HOST),
+        ("http://minio.data.svc.cluster.local:9000/bucket/train.jsonl", CLUSTER_HOST),
+        ("http://kubernetes/", CLUSTER_HOST),
+        ("http://my-data-service:8080/train.jsonl", CLUSTER_HOST),
+        ("http://printer.local/", CLUSTER_HOST),
+        ("http://db.corp.internal/", CLUSTER_HOST),
+        ("http://metadata/", LOCAL_HOST),
     ],
 )
 def test_data_source_url(url: str, expected: str | None) -> None:
     assert data_source_url_error(url) == expected
+
+
+def test_trusted_networks_admit_only_their_own_literal_addresses() -> None:
+    trusted = parse_networks(["10.245.0.1/32", "fd00:1::/64"])
+    assert data_source_url_error("http://10.245.0.1:8000/train.jsonl", trusted) is None
+    assert data_source_url_error("http://[fd00:1::5]/train.jsonl", trusted) is None
+    assert data_source_url_error("http://10.245.0.2/", trusted) == LOCAL_ADDRESS
+    assert data_source_url_error("http://127.0.0.1/", trusted) == LOCAL_ADDRESS
+    assert data_source_url_error("http://kubernetes.default.svc/", trusted) == CLUSTER_HOST
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an IP network"):
+        parse_networks(["10.0.0.0/33"])
 
 
 @pytest.mark.parametrize(

@@ -106,8 +106,10 @@ def test_urls_input_downloads_and_image_output_pushes() -> None:
     assert "load_in_4bit: true" in configmap["data"]["training_config.yaml"]
     pod = job["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["data-downloader"]
-    urls = pod["initContainers"][0]["env"][0]["value"]
-    assert "train-00000-of-00001" in urls
+    downloader = pod["initContainers"][0]
+    assert downloader["command"][:4] == ["python3", "-m", "kaito.tuning.fetch", "--dest=/mnt/data"]
+    assert "train-00000-of-00001" in downloader["command"][-1]
+    assert downloader["image"] == SETTINGS.tuning_image  # our downloader, never curl -L
     assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-phi-3-mini", "pusher"]
     assert "--method=qlora" in pod["containers"][0]["command"]
     assert (
@@ -116,6 +118,7 @@ def test_urls_input_downloads_and_image_output_pushes() -> None:
     )
     secrets = {v["name"]: v for v in pod["volumes"]}
     assert secrets["push-docker-config"]["secret"]["secretName"] == "acr-push"
+    assert "--docker-config=/root/.docker/config.json" in pod["containers"][1]["command"]
     assert pod["restartPolicy"] == "Never"
 
 

@@ -19,6 +19,7 @@ from kaito.api.validation.create import validate_create
 from kaito.api.validation.errors import ValidationResult
 from kaito.api.validation.update import validate_update
 from kaito.api.wire import WireError, workspace_from_dict
+from kaito.urlguard import Network
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 MAX_WARNINGS = 20
@@ -31,6 +32,7 @@ def review(
     node_auto_provisioning: bool = True,
     cloud: str = "azure",
     catalog: Catalog | None = None,
+    trusted_data_networks: tuple[Network, ...] = (),
 ) -> dict[str, Any]:
     """Validate the Workspace in an AdmissionReview; return the AdmissionReview response.
 
@@ -44,7 +46,7 @@ def review(
         request = {}
     uid = str(request.get("uid", ""))
     try:
-        result = _decide(request, node_auto_provisioning, cloud, catalog)
+        result = _decide(request, node_auto_provisioning, cloud, catalog, trusted_data_networks)
     except WireError as exc:
         result = ValidationResult([f"cannot decode Workspace: {exc}"], [])
     response: dict[str, Any] = {"uid": uid, "allowed": result.allowed}
@@ -61,7 +63,11 @@ def review(
 
 
 def _decide(
-    request: Mapping[str, Any], nap: bool, cloud: str, catalog: Catalog | None
+    request: Mapping[str, Any],
+    nap: bool,
+    cloud: str,
+    catalog: Catalog | None,
+    trusted: tuple[Network, ...],
 ) -> ValidationResult:
     kind = request.get("kind") or {}
     if isinstance(kind, Mapping) and kind.get("kind") not in (None, c.WORKSPACE_KIND):
@@ -70,10 +76,16 @@ def _decide(
     new_raw = request.get("object")
     if operation == "CREATE" and isinstance(new_raw, Mapping):
         new = workspace_from_dict(new_raw)
-        return validate_create(new, node_auto_provisioning=nap, cloud=cloud, catalog=catalog)
+        return validate_create(
+            new,
+            node_auto_provisioning=nap,
+            cloud=cloud,
+            catalog=catalog,
+            trusted_data_networks=trusted,
+        )
     old_raw = request.get("oldObject")
     if operation == "UPDATE" and isinstance(new_raw, Mapping) and isinstance(old_raw, Mapping):
         new = workspace_from_dict(new_raw)
         old = workspace_from_dict(old_raw)
-        return validate_update(old, new, node_auto_provisioning=nap)
+        return validate_update(old, new, node_auto_provisioning=nap, trusted_data_networks=trusted)
     return ValidationResult()

@@ -24,6 +24,7 @@ from kaito.api.validation.sources import (
     check_tuning_output,
 )
 from kaito.api.workspace import InferenceSpec, TuningSpec, Workspace
+from kaito.urlguard import Network
 
 
 def default_catalog() -> Catalog:
@@ -39,11 +40,13 @@ def validate_create(
     node_auto_provisioning: bool = True,
     cloud: str = "azure",
     catalog: Catalog | None = None,
+    trusted_data_networks: tuple[Network, ...] = (),
 ) -> ValidationResult:
     """Every create-time rule; errors in upstream's words, warnings for kubectl.
 
     ``node_auto_provisioning=False`` is the BYO-nodes mode (``instanceType`` must be
     empty and no SKU checks apply). ``cloud`` picks the SKU table (azure, aws, arc).
+    ``trusted_data_networks`` are private networks tuning input URLs may name.
     """
     cat = catalog if catalog is not None else default_catalog()
     out = Collector()
@@ -62,7 +65,7 @@ def validate_create(
         _check_partition(out, ws, node_auto_provisioning)
         _check_inference(out, ws, ws.inference, sku, cat)
     if ws.tuning is not None:
-        _check_tuning(out, ws, ws.tuning, sku, cat)
+        _check_tuning(out, ws, ws.tuning, sku, cat, trusted_data_networks)
     return out.result()
 
 
@@ -215,7 +218,12 @@ def _check_inference(
 
 
 def _check_tuning(
-    out: Collector, ws: Workspace, spec: TuningSpec, sku: GPUConfig | None, cat: Catalog
+    out: Collector,
+    ws: Workspace,
+    spec: TuningSpec,
+    sku: GPUConfig | None,
+    cat: Catalog,
+    trusted: tuple[Network, ...],
 ) -> None:
     method = (spec.method or "").lower()
     if not spec.method:
@@ -225,7 +233,7 @@ def _check_tuning(
     if spec.input is None:
         out.add(missing_field("tuning.input"))
     else:
-        check_tuning_input(out, spec.input, "tuning.input")
+        check_tuning_input(out, spec.input, "tuning.input", trusted)
     if spec.output is None:
         out.add(missing_field("tuning.output"))
     else:

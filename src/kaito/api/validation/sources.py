@@ -15,8 +15,8 @@ from kaito.api.meta import LabelSelector, LabelSelectorError, label_selector_as_
 from kaito.api.validation.errors import Collector, generic, invalid_value, missing_field
 from kaito.api.validation.images import image_reference_error
 from kaito.api.validation.names import dns1123_subdomain_errors
-from kaito.api.validation.urls import data_source_url_error
 from kaito.api.workspace import AdapterSpec, DataDestination, DataSource
+from kaito.urlguard import Network, data_source_url_error
 
 # strconv.ParseFloat's decimal syntax (no "_" digit separators, unlike Python's float()).
 _GO_FLOAT: Final = re.compile(
@@ -55,18 +55,22 @@ def check_image(out: Collector, image: str, path: str, what: str) -> None:
         out.add(invalid_value(f"Unable to parse {what} image reference: {reason}", path))
 
 
-def check_urls(out: Collector, urls: list[str], path: str) -> None:
+def check_urls(
+    out: Collector, urls: list[str], path: str, trusted: tuple[Network, ...] = ()
+) -> None:
     for i, url in enumerate(urls):
-        reason = data_source_url_error(url)
+        reason = data_source_url_error(url, trusted)
         if reason is not None:
             out.add(invalid_value(reason, f"{path}[{i}]"))
 
 
-def check_tuning_input(out: Collector, source: DataSource, path: str) -> None:
+def check_tuning_input(
+    out: Collector, source: DataSource, path: str, trusted: tuple[Network, ...] = ()
+) -> None:
     """Exactly one of urls, volumeSource, image; URLs pass the SSRF guard; image parses."""
     given = 0
     if source.urls:
-        check_urls(out, source.urls, f"{path}.urls")
+        check_urls(out, source.urls, f"{path}.urls", trusted)
         given += 1
     if source.image:
         check_image(out, source.image, f"{path}.image", "input")

@@ -21,10 +21,15 @@ from kaito.api.validation.errors import (
 )
 from kaito.api.validation.sources import check_adapters, check_image, check_urls
 from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspace
+from kaito.urlguard import Network
 
 
 def validate_update(
-    old: Workspace, new: Workspace, *, node_auto_provisioning: bool = True
+    old: Workspace,
+    new: Workspace,
+    *,
+    node_auto_provisioning: bool = True,
+    trusted_data_networks: tuple[Network, ...] = (),
 ) -> ValidationResult:
     """Immutability and the mutable parts' rules, in upstream's words."""
     out = Collector()
@@ -38,7 +43,7 @@ def validate_update(
     if new.inference is not None and old.inference is not None:
         _check_inference(out, old.inference, new.inference)
     if new.tuning is not None and old.tuning is not None:
-        _check_tuning(out, old.tuning, new.tuning)
+        _check_tuning(out, old.tuning, new.tuning, trusted_data_networks)
     return out.result()
 
 
@@ -92,7 +97,9 @@ def _check_inference(out: Collector, old: InferenceSpec, new: InferenceSpec) -> 
     check_adapters(out, new.adapters, "inference.adapters")
 
 
-def _check_tuning(out: Collector, old: TuningSpec, new: TuningSpec) -> None:
+def _check_tuning(
+    out: Collector, old: TuningSpec, new: TuningSpec, trusted: tuple[Network, ...]
+) -> None:
     if new.input is None:
         out.add(missing_field("tuning.input"))
     else:
@@ -106,7 +113,7 @@ def _check_tuning(out: Collector, old: TuningSpec, new: TuningSpec) -> None:
         if new.input.image:
             check_image(out, new.input.image, "tuning.input.image", "input")
         if new.input.urls:
-            check_urls(out, new.input.urls, "tuning.input.urls")
+            check_urls(out, new.input.urls, "tuning.input.urls", trusted)
     if new.output is None:
         out.add(missing_field("tuning.output"))
     elif new.output.image:
