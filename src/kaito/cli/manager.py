@@ -73,6 +73,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(e.g. an in-house data server); loopback, private and link-local addresses are "
         "refused otherwise",
     )
+    parser.add_argument(
+        "--max-nodeclaims",
+        type=int,
+        default=100,
+        help="NodeClaims kaito keeps in the whole cluster at most (each is a node someone "
+        "pays for); past it Workspaces wait with ResourceReady=False NodeClaimLimitReached",
+    )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
     parser.add_argument(
         "--webhook-port", type=int, default=9443, help="HTTPS port of the admission webhook"
@@ -117,6 +124,7 @@ async def _main(args: argparse.Namespace) -> int:
         puller_image=args.puller_image,
         insecure_registries=registry_list(args.insecure_registries) or None,
         trusted_data_networks=registry_list(args.trusted_data_networks) or None,
+        max_nodeclaims=args.max_nodeclaims,
     )
     catalog = default_catalog()
     recorder = EventRecorder(manager.client, component="kaito-workspace")

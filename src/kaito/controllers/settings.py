@@ -47,6 +47,9 @@ class Settings:
     """Create NodeClaims for missing nodes; False means bring-your-own nodes only."""
     default_node_image_family: str = "ubuntu"
     """``kaito.sh/node-image-family`` put on NodeClaims unless the Workspace sets it."""
+    max_nodeclaims: int = 100
+    """NodeClaims kaito keeps in the whole cluster at most (``--max-nodeclaims``): each is a
+    node someone pays for; past it a Workspace waits with ``NodeClaimLimitReached``."""
     system_namespace: str = "kaito-system"
     """Where the default tuning/inference ConfigMaps live."""
 

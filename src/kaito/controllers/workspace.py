@@ -22,7 +22,14 @@ from kaito.api.catalog import Catalog, GPUConfig
 from kaito.api.validation import validate_create
 from kaito.api.wire import WireError, workspace_from_dict
 from kaito.api.workspace import Workspace
-from kaito.controllers import desired, nodeclaims, revision, status
+from kaito.controllers import (
+    claim_creation,
+    desired,
+    immutability,
+    nodeclaims,
+    revision,
+    status,
+)
 from kaito.controllers.diff import needs_apply
 from kaito.controllers.nodes import (
     NodePlan,
@@ -116,6 +123,20 @@ class WorkspaceReconciler:
             return Result()
         if ws.deleting:
             return await self._finalize(ws, obj)
+        try:
+            return await self._reconcile_spec(ws, obj)
+        except Invalid as exc:
+            # The API server refused an object made from this spec (a 422): retrying the
+            # same write can only fail again, so say why and wait for the spec to change.
+            message = f"the API server refused an object made from this Workspace: {exc}"
+            await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
+            try:
+                await self._write_status(obj, [self._invalid(message)])
+            except Invalid:
+                log.warning("status of %s/%s refused: %s", ws.namespace, ws.name, message)
+            return Result()
+
+    async def _reconcile_spec(self, ws: Workspace, obj: dict[str, Any]) -> Result:
         verdict = validate_create(
             ws,
             node_auto_provisioning=self.settings.node_auto_provisioning,
@@ -130,6 +151,18 @@ class WorkspaceReconciler:
             await self._write_status(obj, [self._invalid(message)])
             return Result()
 
+        refused = immutability.refused_update(
+            ws,
+            str(obj.get("apiVersion") or ""),
+            self.cache.list(
+                r.CONTROLLER_REVISION, ws.namespace, labels={c.LABEL_WORKSPACE_NAME: ws.name}
+            ),
+            node_auto_provisioning=self.settings.node_auto_provisioning,
+        )
+        if refused is not None:
+            await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, refused[:1024])
+            await self._write_status(obj, [self._invalid(refused)])
+            return Result()
         rev, annotations = await self._sync_revision(ws, obj)
         await self._patch_metadata(ws, annotations)
         resolved = desired.resolve(ws, self.catalog, self.settings)
@@ -202,21 +235,15 @@ class WorkspaceReconciler:
         if c.WORKSPACE_FINALIZER not in ws.finalizers:
             return Result()
         # A live list, not the cache: the finalizer must not go while a NodeClaim remains.
-        claims = (
-            await self.client.list(
-                kinds.NODECLAIM, label_selector=_selector(nodeclaims.workspace_selector(ws))
-            )
-        ).items
-        for claim in claims:
-            metadata = claim.get("metadata") or {}
-            if metadata.get("deletionTimestamp"):
-                continue
-            try:
-                await self.client.delete(kinds.NODECLAIM, metadata["name"])
-            except NotFound:
-                continue
+        selector = _selector(nodeclaims.workspace_selector(ws))
+        claims = (await self.client.list(kinds.NODECLAIM, label_selector=selector)).items
+        live = [x for x in claims if not (x.get("metadata") or {}).get("deletionTimestamp")]
+        if live:  # one label-selected DELETE for all of them, however many there are
+            await self.client.delete_collection(kinds.NODECLAIM, label_selector=selector)
+            names = sorted(x["metadata"]["name"] for x in live)
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             await self.recorder.event(
-                obj, "Normal", "NodeClaimDeleted", f"Deleting NodeClaim {metadata['name']}"
+                obj, "Normal", "NodeClaimDeleted", f"Deleting {len(names)} NodeClaim(s): {shown}"
             )
         if claims:
             deleting = Cond(
@@ -324,27 +351,21 @@ class WorkspaceReconciler:
             auto_provisioning=nap,
             needs_gpu=_needs_gpu(preset.gpu_count if preset else None, resolved.sku),
         )
+        blocked = None
         if nap:
-            existing = {claim["metadata"]["name"] for claim in claims}
-            for index in range(plan.nodeclaims_wanted):
-                name = nodeclaims.nodeclaim_name(ws, index)
-                if name in existing:
-                    continue
-                manifest = nodeclaims.nodeclaim(ws, index, preset, self.settings, sku=resolved.sku)
-                try:
-                    created = await self.client.create(kinds.NODECLAIM, manifest)
-                except AlreadyExists:
-                    continue
-                except Invalid as exc:
-                    await self.recorder.event(obj, "Warning", "NodeClaimCreationFailed", str(exc))
-                    raise
-                claims.append(created)
-                await self.recorder.event(
-                    obj,
-                    "Normal",
-                    "NodeClaimCreated",
-                    f"Created NodeClaim {name} for a {ws.resource.instance_type} node",
-                )
+            creation = await claim_creation.create_missing(
+                ws,
+                obj,
+                claims,
+                plan.nodeclaims_wanted,
+                preset,
+                resolved.sku,
+                client=self.client,
+                cache=self.cache,
+                settings=self.settings,
+                recorder=self.recorder,
+            )
+            claims, blocked = creation.claims, creation.blocked
         await self._label_gpu_nodes(plan.worker_nodes)
         observation = status.NodeObservation(
             required=ws.resource.node_count,
@@ -353,7 +374,8 @@ class WorkspaceReconciler:
             auto_provisioning=nap,
             selector=selector_text(ws.resource.label_selector),
         )
-        return plan, status.resource_condition(observation)
+        resource = status.resource_condition(observation)
+        return plan, (blocked if blocked is not None and not resource.is_true else resource)
 
     async def _label_gpu_nodes(self, names: Sequence[str]) -> None:
         for name in names:

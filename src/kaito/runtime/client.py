@@ -509,6 +509,30 @@ class Client:
         answer: Object = await self.request("DELETE", path, body=options, timeout=timeout)
         return answer
 
+    async def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str,
+        propagation_policy: str | None = "Background",
+        timeout: float | None = None,
+    ) -> Object:
+        """DELETE on the collection: every object ``label_selector`` matches, in one call.
+
+        A selector is required: an empty one would delete the whole collection.
+        """
+        if not label_selector.strip():
+            raise ValueError(f"{rt.kind}: delete_collection needs a label selector")
+        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        path = rt.path(self._namespace(rt, namespace))
+        answer: Object = await self.request(
+            "DELETE", path, query=[("labelSelector", label_selector)], body=options, timeout=timeout
+        )
+        return answer
+
     # -- watch ------------------------------------------------------------------------------
     def watch(
         self,

@@ -1,0 +1,106 @@
+"""Creating a Workspace's missing NodeClaims with bounded cost per pass.
+
+Each NodeClaim is a node someone pays for (a GPU VM on a cloud), so creation is the one
+write kaito must never let run away. One reconcile pass creates at most :data:`BATCH`
+claims and then returns (the NodeClaim watch brings the Workspace back for the next
+batch, as controller-runtime's expectations would), it re-reads the Workspace from the
+cache before every create and stops the moment it is being deleted, and it never takes
+the cluster past the manager's ``--max-nodeclaims`` total: instead it says so in
+``ResourceReady`` and waits. Deterministic names keep a restart from doubling anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import attrs
+
+from kaito import kinds
+from kaito.api import constants as c
+from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
+from kaito.api.workspace import Workspace
+from kaito.controllers import nodeclaims
+from kaito.controllers.settings import Settings
+from kaito.controllers.status import Cond
+from kaito.runtime.client import Client
+from kaito.runtime.errors import AlreadyExists
+from kaito.runtime.events import EventRecorder
+from kaito.runtime.informer import InformerCache
+
+BATCH: Final = 10
+"""NodeClaims created per reconcile pass at most."""
+
+REASON_LIMIT: Final = "NodeClaimLimitReached"
+
+
+@attrs.frozen
+class Creation:
+    """What one pass did: the claims now known, and why it stopped early (if it did)."""
+
+    claims: list[dict[str, Any]]
+    blocked: Cond | None = None
+    deleting: bool = False
+
+
+def _deleting(cache: InformerCache, ws: Workspace) -> bool:
+    current = cache.get(kinds.WORKSPACE, ws.name, ws.namespace)
+    return current is None or bool((current.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _owned_claim_total(cache: InformerCache) -> int:
+    return sum(
+        1
+        for claim in cache.list(kinds.NODECLAIM)
+        if c.LABEL_WORKSPACE in ((claim.get("metadata") or {}).get("labels") or {})
+    )
+
+
+def limit_condition(limit: int, mine: int, wanted: int) -> Cond:
+    return Cond(
+        c.CONDITION_RESOURCE_READY,
+        "False",
+        REASON_LIMIT,
+        f"the cluster-wide limit of {limit} kaito NodeClaims is reached (manager flag "
+        f"--max-nodeclaims): {mine} of this Workspace's {wanted} NodeClaim(s) exist; "
+        "waiting for other Workspaces to release nodes",
+    )
+
+
+async def create_missing(
+    ws: Workspace,
+    obj: dict[str, Any],
+    claims: Sequence[dict[str, Any]],
+    wanted: int,
+    preset: InferencePreset | TuningPreset | None,
+    sku: GPUConfig | None,
+    *,
+    client: Client,
+    cache: InformerCache,
+    settings: Settings,
+    recorder: EventRecorder,
+) -> Creation:
+    """Create up to :data:`BATCH` of the ``wanted`` NodeClaims that do not exist yet."""
+    known = list(claims)
+    existing = {claim["metadata"]["name"] for claim in known}
+    missing = [i for i in range(wanted) if nodeclaims.nodeclaim_name(ws, i) not in existing]
+    total = _owned_claim_total(cache)
+    for index in missing[:BATCH]:
+        if _deleting(cache, ws):
+            return Creation(known, deleting=True)
+        if total >= settings.max_nodeclaims:
+            return Creation(known, limit_condition(settings.max_nodeclaims, len(known), wanted))
+        manifest = nodeclaims.nodeclaim(ws, index, preset, settings, sku=sku)
+        name = manifest["metadata"]["name"]
+        try:
+            known.append(await client.create(kinds.NODECLAIM, manifest))
+        except AlreadyExists:
+            continue
+        total += 1
+        await recorder.event(
+            obj,
+            "Normal",
+            "NodeClaimCreated",
+            f"Created NodeClaim {name} for a {ws.resource.instance_type} node",
+        )
+    return Creation(known)
