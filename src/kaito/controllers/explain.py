@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from kaito.api import constants as c
 from kaito.controllers.pod_failures import first_failure
 from kaito.runtime.conditions import find_object_condition, is_object_condition_true
 
@@ -94,9 +95,12 @@ def diagnose(
         if not nodeclaims:
             details.append("no NodeClaims yet")
         reason = str(resource.get("reason") or "")
+        message = str(resource.get("message") or "")
         return Diagnosis(
             "nodes",
-            f"waiting for GPU nodes: {resource.get('message') or 'not reported yet'}",
+            message
+            if reason == c.REASON_NODECLAIM_NOT_READY and message
+            else f"waiting for nodes: {message or 'not reported yet'}",
             (*details, *warnings),
             ADVICE.get(reason),
         )

@@ -53,6 +53,8 @@ class NodeObservation:
     nodeclaims: Sequence[dict[str, Any]] = ()
     auto_provisioning: bool = True
     selector: str = ""
+    gpu: bool = True
+    """Whether the nodes must have GPUs (not for a CPU preset or instance type)."""
 
 
 def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
@@ -73,6 +75,7 @@ def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
 
 def resource_condition(obs: NodeObservation) -> Cond:
     ready = len(obs.ready_nodes)
+    kind = "GPU nodes" if obs.gpu else "nodes"
     if ready >= obs.required:
         return Cond(
             c.CONDITION_RESOURCE_READY,
@@ -85,8 +88,8 @@ def resource_condition(obs: NodeObservation) -> Cond:
             c.CONDITION_RESOURCE_READY,
             "False",
             c.REASON_NODE_NOT_READY,
-            f"{ready}/{obs.required} ready GPU nodes match labelSelector {obs.selector} and node "
-            "auto-provisioning is disabled: label existing GPU nodes with these labels",
+            f"{ready}/{obs.required} ready {kind} match labelSelector {obs.selector} and node "
+            f"auto-provisioning is disabled: label existing {kind} with these labels",
         )
     problem = nodeclaim_problem(obs.nodeclaims)
     if problem is not None:
@@ -95,7 +98,7 @@ def resource_condition(obs: NodeObservation) -> Cond:
         c.CONDITION_RESOURCE_READY,
         "False",
         c.REASON_NODECLAIM_NOT_READY,
-        f"waiting for GPU nodes: {ready}/{obs.required} ready, "
+        f"waiting for {kind}: {ready}/{obs.required} ready, "
         f"{len(obs.nodeclaims)} NodeClaim(s) provisioning",
     )
 
@@ -119,7 +122,7 @@ def inference_condition(
 ) -> Cond:
     kind = c.CONDITION_INFERENCE_READY
     if workload is None:
-        waiting = "waiting for GPU nodes" if not resource.is_true else "creating the workload"
+        waiting = "waiting for nodes" if not resource.is_true else "creating the workload"
         return Cond(
             kind, "False", c.REASON_INFERENCE_PENDING, f"Inference workload is not ready: {waiting}"
         )
@@ -149,7 +152,7 @@ def summary_conditions(resource: Cond, inference: Cond) -> list[Cond]:
         status, reason, message = "False", c.REASON_WORKSPACE_FAILED, inference.message
     elif not resource.is_true:
         status, reason = "False", c.REASON_WORKSPACE_PENDING
-        message = "workspace is waiting for GPU nodes"
+        message = "workspace is waiting for nodes"
     else:
         status, reason = "False", c.REASON_WORKSPACE_PENDING
         message = "workspace is waiting for inference workload readiness"
@@ -204,7 +207,7 @@ def tuning_conditions(
         failure = first_failure(pods)
         message = "Tuning job has not started"
         if job is None and not resource.is_true:
-            message += ": waiting for GPU nodes"
+            message += ": waiting for nodes"
         elif failure is not None:
             message = f"{message}: {failure.reason}: {failure.message}"[:256]
         started = Cond(started_kind, "False", c.REASON_TUNING_PENDING, message)

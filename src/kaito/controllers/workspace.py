@@ -340,6 +340,7 @@ class WorkspaceReconciler:
         preset = resolved.preset or (
             self.catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
         )
+        needs_gpu = _needs_gpu(preset.gpu_count if preset else None, resolved.sku)
         plan = plan_nodes(
             selector=ws.resource.label_selector,
             instance_type=ws.resource.instance_type,
@@ -349,7 +350,7 @@ class WorkspaceReconciler:
             preferred=ws.resource.preferred_nodes or (),
             previous_workers=status_obj.get("workerNodes") or (),
             auto_provisioning=nap,
-            needs_gpu=_needs_gpu(preset.gpu_count if preset else None, resolved.sku),
+            needs_gpu=needs_gpu,
         )
         blocked = None
         if nap:
@@ -373,6 +374,7 @@ class WorkspaceReconciler:
             nodeclaims=claims,
             auto_provisioning=nap,
             selector=selector_text(ws.resource.label_selector),
+            gpu=needs_gpu,
         )
         resource = status.resource_condition(observation)
         return plan, (blocked if blocked is not None and not resource.is_true else resource)
