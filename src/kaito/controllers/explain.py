@@ -64,7 +64,7 @@ def diagnose(
         if e.get("type") == "Warning"
     )
     if ws["metadata"].get("deletionTimestamp"):
-        left = [c["metadata"]["name"] for c in nodeclaims]
+        left = [x["metadata"]["name"] for x in nodeclaims]
         return Diagnosis(
             "deleting",
             f"workspace {name} is being deleted",
