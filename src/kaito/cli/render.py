@@ -1,7 +1,8 @@
 """``kaito render -f ws.yaml``: print what kaito would create for a Workspace, offline.
 
 Validation runs first (as the admission webhook would); then the NodeClaims and the
-workload are rendered through exactly the code the controller uses.
+workload are rendered through exactly the code the controller uses, with the manager's
+own settings flags (images, registries, cloud).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import yaml
 
 from kaito.api.validation import validate_create
 from kaito.api.wire import WireError, workspace_from_dict
+from kaito.cli.settings_flags import add_settings_flags, settings_from_args
 from kaito.controllers import desired, nodeclaims
-from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 from kaito.render import dump_documents
 
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-n", "--namespace", default="default", help="namespace if the file has none"
     )
-    parser.add_argument("--preset-registry", default=None, help="registry of preset images")
+    add_settings_flags(parser)
     parser.set_defaults(handler=run)
 
 
@@ -52,7 +53,17 @@ def run(args: argparse.Namespace) -> int:
     except WireError as exc:
         print(f"kaito render: invalid Workspace: {exc}", file=sys.stderr)
         return 1
-    result = validate_create(ws)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"kaito render: {exc}", file=sys.stderr)
+        return 2
+    result = validate_create(
+        ws,
+        node_auto_provisioning=settings.node_auto_provisioning,
+        cloud=settings.cloud,
+        trusted_data_networks=settings.data_networks,
+    )
     for warning in result.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     if result.errors:
@@ -64,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
             "kaito render: tuning Workspaces are rendered by the tuning controller", file=sys.stderr
         )
         return 1
-    settings = Settings.from_env(preset_registry=args.preset_registry)
     resolved = desired.resolve(ws, default_catalog(), settings)
     objects = [
         nodeclaims.nodeclaim(ws, i, resolved.preset, settings)

@@ -9,7 +9,7 @@ import yaml
 
 from kaito.api.meta import LabelSelector
 from kaito.api.wire import workspace_from_dict
-from kaito.cli.manager import registry_list
+from kaito.cli.settings_flags import comma_list
 from kaito.controllers import desired, nodeclaims
 from kaito.controllers.nodes import plan_nodes
 from kaito.controllers.settings import Settings
@@ -148,8 +148,8 @@ def test_cpu_nodes_qualify_only_for_cpu_presets() -> None:
 
 
 def test_insecure_registries_flag_value() -> None:
-    assert registry_list(" 10.245.0.1:5000, ,localhost:5000/ ") == (
+    assert comma_list(" 10.245.0.1:5000, ,localhost:5000/ ") == (
         "10.245.0.1:5000",
         "localhost:5000",
     )
-    assert registry_list("") == ()
+    assert comma_list("") == ()
