@@ -22,7 +22,9 @@ import pytest
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import REPO, Operator, install_crds
 
-LOCAL_REGISTRY = "10.245.0.1:5000"
+LOCAL_ADDRESS = "10.245.0.1"
+"""The host address pods reach the local registry (and the tuning test's data server) on."""
+LOCAL_REGISTRY = f"{LOCAL_ADDRESS}:5000"
 
 
 def _build(*argv: str) -> str:
@@ -70,6 +72,8 @@ def real_operator(
         [
             "--sync-period=20s",
             f"--inference-image={local_artifacts['KAITO_INFERENCE_IMAGE']}",
+            f"--tuning-image={local_artifacts['KAITO_TUNING_IMAGE']}",
+            f"--trusted-data-networks={LOCAL_ADDRESS}/32",
             f"--weights-puller-image={local_artifacts['KAITO_PULLER_IMAGE']}",
             f"--puller-image={local_artifacts['KAITO_PULLER_IMAGE']}",
             f"--preset-registry={LOCAL_REGISTRY}/kaito",
