@@ -40,6 +40,7 @@ from tests.support.waiting import async_wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 CPU_SKU = "Standard_D4s_v5"
+GPU_SKU = "Standard_NC6s_v3"
 REGISTRY = "10.245.0.1:5000"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root")
@@ -70,6 +71,21 @@ async def client(control_plane: ControlPlane) -> AsyncIterator[Client]:
 async def provider(
     client: Client, node_host_parts: tuple[Path, str]
 ) -> AsyncIterator[LocalProvider]:
+    async for local in _provider(client, node_host_parts, simulated_gpus=False):
+        yield local
+
+
+@pytest.fixture
+async def gpu_provider(
+    client: Client, node_host_parts: tuple[Path, str]
+) -> AsyncIterator[LocalProvider]:
+    async for local in _provider(client, node_host_parts, simulated_gpus=True):
+        yield local
+
+
+async def _provider(
+    client: Client, node_host_parts: tuple[Path, str], *, simulated_gpus: bool
+) -> AsyncIterator[LocalProvider]:
     bin_dir, pause = node_host_parts
     host = NodeHost(
         bin_dir=bin_dir,
@@ -85,6 +101,7 @@ async def provider(
         # short: the kubelet's unix sockets live below it (at most 108 bytes)
         state_dir=Path(tempfile.mkdtemp(prefix="kaito-it-", dir="/tmp")),
         image_cache_dir=Path.home() / ".cache" / "kaito" / "node-images-tests",
+        simulated_gpus=simulated_gpus,
     )
     yield local
     for name in list(existing_nodes(local.state_dir)):
@@ -177,6 +194,61 @@ async def test_a_cpu_claim_becomes_a_real_node_that_runs_a_pod_and_leaves_nothin
         await client.get(r.NODE, "local-it-a")
     with pytest.raises(NotFound):  # drained: its pod is gone too
         await client.get(r.POD, "it-pause", "default")
+
+
+async def test_simulated_gpus_make_a_real_node_run_a_gpu_pod_spec(
+    gpu_provider: LocalProvider, client: Client
+) -> None:
+    """--simulated-gpus: a GPU SKU becomes a real node advertising the SKU's GPU count (as an
+    extended resource, kept across the kubelet's own status updates), so a real kubelet runs a
+    pod that requests ``nvidia.com/gpu`` (no GPU is touched: the container does not use it)."""
+    sku = get_sku(GPU_SKU)
+    assert sku is not None and sku.gpu_count == 1
+    await gpu_provider.create(InstanceRequest("local-it-gpu", GPU_SKU, labels={"apps": "it"}))
+    node = await client.get(r.NODE, "local-it-gpu")
+    assert node["status"]["capacity"]["nvidia.com/gpu"] == "1"
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "1"
+    assert node["metadata"]["labels"]["node.kubernetes.io/instance-type"] == GPU_SKU
+
+    def heartbeat(obj: dict[str, Any]) -> str:
+        ready = [x for x in obj["status"]["conditions"] if x["type"] == "Ready"]
+        return str(ready[0]["lastHeartbeatTime"]) if ready else ""
+
+    first = heartbeat(node)
+
+    async def later_status() -> dict[str, Any] | None:
+        current = await client.get(r.NODE, "local-it-gpu")
+        return current if heartbeat(current) != first else None
+
+    node = await async_wait_until(later_status, timeout=120, what="a later kubelet heartbeat")
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "1"
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "it-gpu", "namespace": "default"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "local-it-gpu"},
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": gpu_provider.host.sandbox_image,
+                    "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                }
+            ],
+        },
+    }
+    await client.create(r.POD, pod)
+
+    async def running() -> bool:
+        got = await client.get(r.POD, "it-gpu", "default")
+        return (got.get("status") or {}).get("phase") == "Running"
+
+    await async_wait_until(running, timeout=120, what="a GPU pod spec running on the real node")
+    await gpu_provider.delete("local-it-gpu")
+    with pytest.raises(NotFound):
+        await client.get(r.NODE, "local-it-gpu")
 
 
 async def test_past_capacity_the_second_claim_is_refused_and_the_first_keeps_running(
