@@ -5,7 +5,10 @@ Mirrors controller-runtime ``pkg/reconcile`` and ``pkg/internal/controller/contr
 * a :class:`Reconciler` gets a :class:`Request` (namespace/name) and returns a :class:`Result`;
 * error → rate-limited requeue (the Result is ignored); :class:`TerminalError` → no requeue;
   ``requeue_after > 0`` → forget, then add after that delay; ``requeue`` → rate-limited
-  requeue; otherwise → forget. Every outcome is counted in ``controller_runtime_reconcile_total``;
+  requeue; otherwise → forget, and (unlike controller-runtime) drop any delayed add still
+  pending from an earlier pass: a reconcile that asks for nothing more means steady state,
+  so no leftover timer reconciles it again (watches and the resync period still catch
+  drift). Every outcome is counted in ``controller_runtime_reconcile_total``;
 * an exception in a reconciler never kills its worker; the work queue guarantees that one key
   is never reconciled by two workers at once;
 * ``for_`` enqueues the object itself, ``owns`` its controlling owner of the ``for_`` kind,
@@ -312,6 +315,7 @@ class Controller:
                 metrics.reconcile_total.labels(self.name, "requeue").inc()
             else:
                 self.queue.forget(request)
+                self.queue.cancel_after(request)
                 metrics.reconcile_total.labels(self.name, "success").inc()
         finally:
             metrics.reconcile_time.labels(self.name).observe(self._clock.now() - start)

@@ -215,6 +215,12 @@ class WorkQueue(Generic[T]):
         timer = self._clock.call_later(delay, lambda: self._ready(item))
         self._waiting[item] = (ready_at, timer)
 
+    def cancel_after(self, item: T) -> None:
+        """Drop ``item``'s pending delayed add, if any (an ``add`` still queues it at once)."""
+        pending = self._waiting.pop(item, None)
+        if pending is not None:
+            pending[1].cancel()
+
     def _ready(self, item: T) -> None:
         self._waiting.pop(item, None)
         self.add(item)

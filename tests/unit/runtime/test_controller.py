@@ -109,6 +109,27 @@ async def test_requeue_after_is_honoured_and_forgets(running) -> None:
     assert total(controller.name, "requeue_after") == 1
 
 
+async def test_success_drops_a_requeue_timer_left_by_an_earlier_pass(running) -> None:
+    """Steady state means no work: the 30 s timer of pass 1 never fires after pass 2 said
+    there is nothing more to do; a later add still reconciles at once."""
+    script = Script(Result(requeue_after=30.0), Result(), Result())
+    controller, clock = running(script)
+    request = Request("ns", "settled")
+    controller.queue.add(request)
+    await settle()
+    assert controller.queue.waiting == 1
+    controller.queue.add(request)  # a watch event before the timer
+    await settle()
+    assert len(script.calls) == 2
+    assert controller.queue.waiting == 0
+    clock.step(60.0)
+    await settle()
+    assert len(script.calls) == 2, "a leftover timer reconciled a settled key"
+    controller.queue.add(request)
+    await settle()
+    assert len(script.calls) == 3
+
+
 async def test_requeue_uses_the_rate_limiter(running) -> None:
     script = Script(Result(requeue=True), Result(requeue=True), Result())
     controller, clock = running(script)
