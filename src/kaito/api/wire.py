@@ -107,7 +107,38 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def workspace_from_dict(data: Mapping[str, Any]) -> Workspace:
-    return from_dict(Workspace, data)
+    """A Workspace; its ``metadata`` (kept as a dict) must have ObjectMeta's shape where
+    :class:`Workspace` reads it (name, namespace, labels, annotations, finalizers)."""
+    ws = from_dict(Workspace, data)
+    _check_metadata(ws.metadata)
+    return ws
+
+
+_METADATA_STRINGS = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp")
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    """What the API server guarantees of ObjectMeta, for dicts that did not come from it."""
+    for key in _METADATA_STRINGS:
+        value = metadata.get(key)
+        if value is not None and not isinstance(value, str):
+            raise WireError(f"metadata.{key}: expected string, got {type(value).__name__}")
+    for key in ("labels", "annotations"):
+        value = metadata.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise WireError(f"metadata.{key}: expected a map of strings")
+    finalizers = metadata.get("finalizers")
+    if finalizers is not None and (
+        not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+    ):
+        raise WireError("metadata.finalizers: expected a list of strings")
+    generation = metadata.get("generation")
+    if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)):
+        raise WireError(f"metadata.generation: expected integer, got {type(generation).__name__}")
 
 
 def workspace_to_dict(ws: Workspace) -> dict[str, Any]:

@@ -102,3 +102,23 @@ def test_node_auto_provisioning_and_cloud_are_passed_through() -> None:
     assert (
         review(_review("CREATE", byo), node_auto_provisioning=False)["response"]["allowed"] is False
     )
+
+
+def test_malformed_metadata_is_denied_not_raised() -> None:
+    """The API server never sends such metadata, but review() must not raise on any body."""
+    for bad in ("text", 5, ["a"], {"k": 1}):
+        obj = inference_dict()
+        obj["metadata"]["annotations"] = bad
+        for body in (_review("CREATE", obj), _review("UPDATE", inference_dict(), obj)):
+            response = review(body)["response"]
+            assert response["allowed"] is False
+            assert response["status"]["message"] == (
+                "validation failed: cannot decode Workspace: "
+                "metadata.annotations: expected a map of strings"
+            )
+    obj = inference_dict()
+    obj["metadata"]["labels"] = "x"
+    assert "metadata.labels: expected a map of strings" in str(review(_review("CREATE", obj)))
+    obj = inference_dict()
+    obj["metadata"]["name"] = 7
+    assert "metadata.name: expected string, got int" in str(review(_review("CREATE", obj)))
