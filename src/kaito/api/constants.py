@@ -172,6 +172,29 @@ DEFAULT_INFERENCE_CONFIG_TEMPLATE: Final = "inference-params-template"
 # --- Limits -------------------------------------------------------------------------
 
 MAX_ADAPTERS: Final = 10
+"""Upstream's limit; also the CRD's ``maxItems`` on ``inference.adapters``."""
+MAX_ADAPTER_NAME_LENGTH: Final = 63 - len("docker-config-")
+"""An adapter's name prefixed with ``docker-config-`` names a volume (a DNS-1123 label)."""
+DEFAULT_MAX_NODE_COUNT: Final = 32
+"""The manager-wide cap on ``resource.count`` unless ``--max-nodes-per-workspace`` says otherwise.
+
+Every preset in the catalog fits on one node of the largest SKU and on at most 2 nodes
+of 8 x A100 80GB (deepseek-v3, 641 GiB); the only (preset, SKU) pairs that need more
+than 32 nodes spread a 600+ GiB model over 8-16 GiB GPUs (40 to 81 nodes). 32 nodes of
+the largest SKUs hold over 30 times the largest preset, and each node is a GPU VM
+billed by the hour, so a bigger count is almost surely a typo. The
+``kaito.sh/bypass-resource-checks`` annotation does not lift the cap; an operator does."""
+MAX_NODES_PER_WORKSPACE_FLAG: Final = "--max-nodes-per-workspace"
+"""The manager flag that sets the cap (named in the denial so users know who can raise it)."""
+MAX_NODE_COUNT_CEILING: Final = 1000
+"""The CRD's ``maximum`` on ``resource.count`` (and ``maxItems`` on ``preferredNodes``):
+the hard bound no flag can lift (an AKS node pool stops at 1000 nodes)."""
+MAX_PARTITION_GPUS: Final = 16
+"""The CRD's ``maximum`` on ``resource.partition.count``: whole GPUs of one node (16 is the
+most any SKU in the catalog carries, trn1n.32xlarge)."""
+MAX_DATA_URLS: Final = 1000
+"""The CRD's ``maxItems`` on a data source's ``urls``: they become the arguments of the
+tuning data downloader, so their number (and the Job's size) must stay bounded."""
 DEFAULT_ADAPTER_STRENGTH: Final = "1.0"
 V1ALPHA1_DEFAULT_INSTANCE_TYPE: Final = "Standard_NC24ads_A100_v4"
 

@@ -25,8 +25,11 @@ _DECIMAL: Final = {
     "P": 15,
     "E": 18,
 }
+# ASCII digits only, whole string (fullmatch): Python's "\d" takes any Unicode digit.
 _PATTERN: Final = re.compile(
-    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$"
+    r"(?P<num>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?",
+    re.ASCII,
 )
 
 GI: Final = 1024**3
@@ -40,7 +43,7 @@ def parse_quantity(text: str | int) -> int:
     """``"16Gi"`` -> 17179869184; fractions round up to a whole unit."""
     if isinstance(text, int):
         return text
-    match = _PATTERN.match(text.strip())
+    match = _PATTERN.fullmatch(text.strip())
     if not match:
         raise QuantityError(f"quantities must match the regular expression: {text!r}")
     try:

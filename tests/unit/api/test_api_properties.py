@@ -7,8 +7,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kaito.api import constants as c
 from kaito.api import workspace_from_dict
 from kaito.api.validation import review, validate_create, validate_update
+from kaito.api.validation.errors import MAX_MESSAGE
 from tests.unit.api import api_strategies as strat
 
 
@@ -27,6 +29,10 @@ def test_validate_create_never_raises(data: dict[str, Any]) -> None:
         assert "Either Inference or Tuning must be specified, but not both: spec" in result.errors
     if ws.tuning is None:
         assert result.warnings == []
+    if ws.resource.count is not None and not 1 <= ws.resource.count <= c.DEFAULT_MAX_NODE_COUNT:
+        assert not result.allowed  # bypass annotation or not
+        assert not any("provides -" in e or "total of -" in e for e in result.errors)
+    assert len(result.message.encode()) <= MAX_MESSAGE
 
 
 @settings(max_examples=200, deadline=None)
@@ -71,4 +77,5 @@ def test_review_never_raises(request: dict[str, Any]) -> None:
     assert isinstance(response["allowed"], bool)
     if not response["allowed"]:
         assert response["status"]["message"].startswith("validation failed: ")
+        assert len(response["status"]["message"].encode()) <= MAX_MESSAGE
         assert response["status"]["code"] == 400

@@ -15,8 +15,8 @@ from typing import Any
 
 from kaito.api import constants as c
 from kaito.api.catalog import Catalog
-from kaito.api.validation.create import validate_create
-from kaito.api.validation.errors import ValidationResult
+from kaito.api.validation.create import check_max_node_count, validate_create
+from kaito.api.validation.errors import ValidationResult, shorten
 from kaito.api.validation.update import validate_update
 from kaito.api.wire import WireError, workspace_from_dict
 from kaito.urlguard import Network
@@ -33,22 +33,28 @@ def review(
     cloud: str = "azure",
     catalog: Catalog | None = None,
     trusted_data_networks: tuple[Network, ...] = (),
+    max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
 ) -> dict[str, Any]:
     """Validate the Workspace in an AdmissionReview; return the AdmissionReview response.
 
     Accepts the whole review (``{"apiVersion": ..., "request": {...}}``) or just its
     ``request``. CREATE runs :func:`validate_create`, UPDATE :func:`validate_update`;
-    other operations and other kinds are allowed untouched. Never raises: a body
-    that cannot be decoded is denied with a message saying why.
+    other operations and other kinds are allowed untouched. ``max_node_count`` is the
+    manager's cap on ``resource.count`` (``--max-nodes-per-workspace``). Never raises
+    for any request: a body that cannot be decoded is denied with a message saying why
+    (only a ``max_node_count`` below 1, the caller's mistake, raises ``ValueError``).
     """
+    check_max_node_count(max_node_count)
     request = admission_review.get("request", admission_review)
     if not isinstance(request, Mapping):
         request = {}
     uid = str(request.get("uid", ""))
     try:
-        result = _decide(request, node_auto_provisioning, cloud, catalog, trusted_data_networks)
+        result = _decide(
+            request, node_auto_provisioning, cloud, catalog, trusted_data_networks, max_node_count
+        )
     except WireError as exc:
-        result = ValidationResult([f"cannot decode Workspace: {exc}"], [])
+        result = ValidationResult([f"cannot decode Workspace: {shorten(exc, 512)}"], [])
     response: dict[str, Any] = {"uid": uid, "allowed": result.allowed}
     if not result.allowed:
         response["status"] = {
@@ -68,6 +74,7 @@ def _decide(
     cloud: str,
     catalog: Catalog | None,
     trusted: tuple[Network, ...],
+    max_nodes: int,
 ) -> ValidationResult:
     kind = request.get("kind") or {}
     if isinstance(kind, Mapping) and kind.get("kind") not in (None, c.WORKSPACE_KIND):
@@ -82,10 +89,17 @@ def _decide(
             cloud=cloud,
             catalog=catalog,
             trusted_data_networks=trusted,
+            max_node_count=max_nodes,
         )
     old_raw = request.get("oldObject")
     if operation == "UPDATE" and isinstance(new_raw, Mapping) and isinstance(old_raw, Mapping):
         new = workspace_from_dict(new_raw)
         old = workspace_from_dict(old_raw)
-        return validate_update(old, new, node_auto_provisioning=nap, trusted_data_networks=trusted)
+        return validate_update(
+            old,
+            new,
+            node_auto_provisioning=nap,
+            trusted_data_networks=trusted,
+            max_node_count=max_nodes,
+        )
     return ValidationResult()

@@ -10,12 +10,21 @@ from kaito.api import constants as c
 from kaito.api.catalog import Catalog, GPUConfig
 from kaito.api.validation.errors import (
     Collector,
+    FieldError,
     ValidationResult,
     generic,
     invalid_value,
     missing_field,
+    quoted,
+    shorten,
 )
-from kaito.api.validation.gpu import check_inference_fit, lookup_sku, runtime_of, warn_tuning_fit
+from kaito.api.validation.gpu import (
+    check_inference_fit,
+    chosen_runtime,
+    lookup_sku,
+    runtime_of,
+    warn_tuning_fit,
+)
 from kaito.api.validation.names import dns1123_label_errors
 from kaito.api.validation.sources import (
     check_adapters,
@@ -23,7 +32,8 @@ from kaito.api.validation.sources import (
     check_tuning_input,
     check_tuning_output,
 )
-from kaito.api.workspace import InferenceSpec, TuningSpec, Workspace
+from kaito.api.validation.template import check_pod_template
+from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspace
 from kaito.urlguard import Network
 
 
@@ -41,13 +51,17 @@ def validate_create(
     cloud: str = "azure",
     catalog: Catalog | None = None,
     trusted_data_networks: tuple[Network, ...] = (),
+    max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
 ) -> ValidationResult:
     """Every create-time rule; errors in upstream's words, warnings for kubectl.
 
     ``node_auto_provisioning=False`` is the BYO-nodes mode (``instanceType`` must be
     empty and no SKU checks apply). ``cloud`` picks the SKU table (azure, aws, arc).
     ``trusted_data_networks`` are private networks tuning input URLs may name.
+    ``max_node_count`` is the manager's cap on ``resource.count`` (its
+    ``--max-nodes-per-workspace`` flag); ``kaito.sh/bypass-resource-checks`` does not lift it.
     """
+    check_max_node_count(max_node_count)
     cat = catalog if catalog is not None else default_catalog()
     out = Collector()
     if ws.name:
@@ -58,15 +72,46 @@ def validate_create(
     if ws.inference is not None and ws.tuning is not None:
         out.add(generic("Either Inference or Tuning must be specified, but not both", "spec"))
     _check_provisioning(out, ws, node_auto_provisioning)
+    count_valid = check_count(out, ws.resource, max_node_count)
     _check_annotations(out, ws)
     check_label_selector(out, ws.resource.label_selector, "resource.labelSelector")
     sku = lookup_sku(out, ws, cloud, cat) if node_auto_provisioning else None
     if ws.inference is not None:
         _check_partition(out, ws, node_auto_provisioning)
-        _check_inference(out, ws, ws.inference, sku, cat)
+        _check_inference(out, ws, ws.inference, sku, cat, count_valid)
     if ws.tuning is not None:
-        _check_tuning(out, ws, ws.tuning, sku, cat, trusted_data_networks)
+        _check_tuning(out, ws, ws.tuning, sku, cat, trusted_data_networks, count_valid)
     return out.result()
+
+
+def check_max_node_count(max_node_count: int) -> None:
+    """A cap below one node is a configuration mistake of the caller, not of the object."""
+    if max_node_count < 1:
+        raise ValueError(f"max_node_count must be at least 1, got {max_node_count}")
+
+
+def check_count(out: Collector, resource: ResourceSpec, max_node_count: int) -> bool:
+    """``resource.count`` is at least 1 and at most the manager's cap; ``False`` if not.
+
+    The cap holds whatever the annotations say: each node is a GPU VM.
+    """
+    count = resource.count
+    if count is None:
+        return True
+    if count < 1:
+        out.add(invalid_value(f"count must be at least 1, got {shorten(count)}", "resource.count"))
+        return False
+    if count > max_node_count:
+        out.add(
+            invalid_value(
+                f"count {shorten(count)} exceeds the limit of {max_node_count} nodes per "
+                "Workspace; a cluster operator can raise it with the manager flag "
+                f"{c.MAX_NODES_PER_WORKSPACE_FLAG}",
+                "resource.count",
+            )
+        )
+        return False
+    return True
 
 
 def _check_provisioning(out: Collector, ws: Workspace, nap: bool) -> None:
@@ -84,10 +129,6 @@ def _check_provisioning(out: Collector, ws: Workspace, nap: bool) -> None:
                 "resource.instanceType",
             )
         )
-    if ws.resource.count is not None and ws.resource.count < 1:
-        out.add(
-            invalid_value(f"count must be at least 1, got {ws.resource.count}", "resource.count")
-        )
 
 
 def _check_annotations(out: Collector, ws: Workspace) -> None:
@@ -96,7 +137,7 @@ def _check_annotations(out: Collector, ws: Workspace) -> None:
     if family is not None and family.lower() not in c.NODE_IMAGE_FAMILIES:
         out.add(
             invalid_value(
-                f'unsupported node image family "{family}", '
+                f"unsupported node image family {quoted(family)}, "
                 "supported values are azurelinux, ubuntu",
                 f'metadata.annotations["{c.ANNOTATION_NODE_IMAGE_FAMILY}"]',
             )
@@ -105,7 +146,7 @@ def _check_annotations(out: Collector, ws: Workspace) -> None:
     if mode is not None and mode not in c.PERFORMANCE_MODES:
         out.add(
             invalid_value(
-                f'"{mode}" is not a valid performance mode; '
+                f"{quoted(mode)} is not a valid performance mode; "
                 "choose one of: balanced, interactivity, throughput",
                 f"metadata.annotations[{c.ANNOTATION_PERFORMANCE_MODE}]",
             )
@@ -114,10 +155,31 @@ def _check_annotations(out: Collector, ws: Workspace) -> None:
     if local is not None and local not in ("true", "false"):
         out.add(
             invalid_value(
-                f'"{local}" must be "true" or "false"',
+                f'{quoted(local)} must be "true" or "false"',
                 f"metadata.annotations[{c.ANNOTATION_USE_LOCAL_WEIGHTS}]",
             )
         )
+    check_runtime_annotation(out, ws)
+
+
+def check_runtime_annotation(out: Collector, ws: Workspace) -> None:
+    """``kaito.sh/runtime``, when set, names a runtime (``transformers`` or ``vllm``).
+
+    Upstream silently runs its default for any other value; a typo such as
+    ``transformer`` would then run the other server without a word. Case and spaces
+    around the value do not matter (the controller ignores them too).
+    """
+    runtime = ws.annotations.get(c.ANNOTATION_RUNTIME)
+    if runtime is not None and chosen_runtime(ws) is None:
+        out.add(invalid_runtime(runtime))
+
+
+def invalid_runtime(value: str) -> FieldError:
+    """The error for a ``kaito.sh/runtime`` value that names no runtime."""
+    return invalid_value(
+        f"{quoted(value)} is not a valid runtime; choose one of: " + ", ".join(c.RUNTIMES),
+        f"metadata.annotations[{c.ANNOTATION_RUNTIME}]",
+    )
 
 
 def _check_partition(out: Collector, ws: Workspace, nap: bool) -> None:
@@ -148,19 +210,30 @@ def _check_partition(out: Collector, ws: Workspace, nap: bool) -> None:
 
 
 def _check_inference(
-    out: Collector, ws: Workspace, spec: InferenceSpec, sku: GPUConfig | None, cat: Catalog
+    out: Collector,
+    ws: Workspace,
+    spec: InferenceSpec,
+    sku: GPUConfig | None,
+    cat: Catalog,
+    count_valid: bool,
 ) -> None:
     if spec.preset is None and spec.template is None:
         out.add(generic("Preset or Template must be specified", "inference"))
     if spec.preset is not None and spec.template is not None:
         out.add(generic("Preset and Template cannot be set at the same time", "inference"))
+    if spec.template is not None:
+        check_pod_template(out, spec.template, "inference.template")
     check_adapters(out, spec.adapters, "inference.adapters")
     if spec.preset is None:
         return
     name = spec.preset.name
     preset = cat.inference_preset(name)
     if preset is None:
-        out.add(invalid_value(f"Unsupported inference preset name {name}", "inference.preset.name"))
+        out.add(
+            invalid_value(
+                f"Unsupported inference preset name {shorten(name)}", "inference.preset.name"
+            )
+        )
         return
     if preset.deprecated:
         out.add(
@@ -214,7 +287,7 @@ def _check_inference(
                 )
             )
     if sku is not None:
-        check_inference_fit(out, ws, sku, preset)
+        check_inference_fit(out, ws, sku, preset, count_valid=count_valid)
 
 
 def _check_tuning(
@@ -224,12 +297,13 @@ def _check_tuning(
     sku: GPUConfig | None,
     cat: Catalog,
     trusted: tuple[Network, ...],
+    count_valid: bool,
 ) -> None:
     method = (spec.method or "").lower()
     if not spec.method:
         out.add(missing_field("tuning.method"))
     elif method not in c.TUNING_METHODS:
-        out.add(invalid_value(spec.method, "tuning.method"))
+        out.add(invalid_value(shorten(spec.method), "tuning.method"))
     if spec.input is None:
         out.add(missing_field("tuning.input"))
     else:
@@ -266,7 +340,9 @@ def _check_tuning(
         return
     tuning = cat.tuning_preset(name)
     if tuning is None:
-        out.add(invalid_value(f"Unsupported tuning preset name {name}", "tuning.preset.name"))
+        out.add(
+            invalid_value(f"Unsupported tuning preset name {shorten(name)}", "tuning.preset.name")
+        )
         return
     if method in c.TUNING_METHODS and method not in tuning.methods:
         out.add(
@@ -278,4 +354,4 @@ def _check_tuning(
         )
         return
     if sku is not None and method in c.TUNING_METHODS:
-        warn_tuning_fit(out, ws, sku, tuning, method)
+        warn_tuning_fit(out, ws, sku, tuning, method, count_valid=count_valid)

@@ -26,7 +26,7 @@ from typing import Final
 from kaito.api import constants as c
 from kaito.api.catalog import Catalog, GPUConfig, InferencePreset, TuningPreset
 from kaito.api.quantity import format_memory
-from kaito.api.validation.errors import Collector, generic, invalid_value
+from kaito.api.validation.errors import Collector, generic, invalid_value, shorten
 from kaito.api.workspace import Workspace
 
 AZURE_OPEN_PREFIXES: Final = ("standard_n", "standard_d")
@@ -46,17 +46,27 @@ def lookup_sku(out: Collector, ws: Workspace, cloud: str, catalog: Catalog) -> G
             supported = ", ".join(catalog.sku_names(cloud))
             out.add(
                 invalid_value(
-                    f"Unsupported instance type {instance_type}. Supported SKUs: {supported}",
+                    f"Unsupported instance type {shorten(instance_type)}. "
+                    f"Supported SKUs: {supported}",
                     "resource.instanceType",
                 )
             )
     return sku
 
 
+def chosen_runtime(ws: Workspace) -> str | None:
+    """The runtime the ``kaito.sh/runtime`` annotation names (any case, spaces trimmed, as
+    the controller reads it); ``None`` when unset or not a runtime."""
+    wanted = ws.annotations.get(c.ANNOTATION_RUNTIME)
+    if wanted is None:
+        return None
+    wanted = wanted.strip().lower()
+    return wanted if wanted in c.RUNTIMES else None
+
+
 def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
     """The ``kaito.sh/runtime`` annotation when it names a runtime, else the preset's default."""
-    wanted = ws.annotations.get(c.ANNOTATION_RUNTIME, "").lower()
-    return wanted if wanted in c.RUNTIMES else preset.runtime
+    return chosen_runtime(ws) or preset.runtime
 
 
 def millicores(quantity: str) -> int:
@@ -103,11 +113,18 @@ def check_cpu_fit(out: Collector, ws: Workspace, sku: GPUConfig, preset: Inferen
 
 
 def check_inference_fit(
-    out: Collector, ws: Workspace, sku: GPUConfig, preset: InferencePreset
+    out: Collector,
+    ws: Workspace,
+    sku: GPUConfig,
+    preset: InferencePreset,
+    *,
+    count_valid: bool = True,
 ) -> None:
     """Upstream's three GPU checks plus the compute-capability check, as errors.
 
     CPU presets get :func:`check_cpu_fit` instead; GPU presets on a CPU SKU one error.
+    With ``count_valid=False`` (``resource.count`` itself was refused) the checks that
+    multiply by the node count are skipped: "provides -1 GPUs" would only hide the reason.
     """
     instance_type = ws.resource.instance_type or sku.sku
     name = preset.name.lower()
@@ -121,7 +138,7 @@ def check_inference_fit(
         return
     nodes = ws.resource.node_count
     total_gpus = nodes * sku.gpu_count
-    if total_gpus < preset.gpu_count:
+    if count_valid and total_gpus < preset.gpu_count:
         out.add(
             invalid_value(
                 f"Insufficient number of GPUs: Instance type {instance_type} provides "
@@ -139,7 +156,7 @@ def check_inference_fit(
             )
         )
     total = nodes * sku.gpu_memory
-    if total < preset.total_gpu_memory:
+    if count_valid and total < preset.total_gpu_memory:
         out.add(
             invalid_value(
                 f"Insufficient total GPU memory: Instance type {instance_type} has a total of "
@@ -178,11 +195,18 @@ def check_inference_fit(
 
 
 def warn_tuning_fit(
-    out: Collector, ws: Workspace, sku: GPUConfig, preset: TuningPreset, method: str
+    out: Collector,
+    ws: Workspace,
+    sku: GPUConfig,
+    preset: TuningPreset,
+    method: str,
+    *,
+    count_valid: bool = True,
 ) -> None:
     """Admission warnings when the SKU looks too small for tuning.
 
     The one error: a GPU tuning preset on a CPU instance type (the Job could never start).
+    ``count_valid=False`` skips the warning that multiplies by the (refused) node count.
     """
     instance_type = ws.resource.instance_type or sku.sku
     if preset.gpu_count == 0:
@@ -191,7 +215,7 @@ def warn_tuning_fit(
         _no_gpus(out, instance_type, "tuning preset", preset.name, preset.gpu_count)
         return
     total_gpus = ws.resource.node_count * sku.gpu_count
-    if total_gpus < preset.gpu_count:
+    if count_valid and total_gpus < preset.gpu_count:
         out.warn(
             f"Tuning preset {preset.name} needs {preset.gpu_count} GPUs, but instance type "
             f"{instance_type} provides {total_gpus}; the tuning job may not fit"

@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_COMPONENT: Final = re.compile(r"^[A-Za-z0-9]+(?:(?:[._]|__|-+)[A-Za-z0-9]+)*$")
+# Whole-string matches (fullmatch) of ASCII-only patterns: Python's "$" also matches before
+# a trailing newline, and its "\d" / "\w" take any Unicode digit or letter; Go's do neither.
+_COMPONENT: Final = re.compile(r"[A-Za-z0-9]+(?:(?:[._]|__|-+)[A-Za-z0-9]+)*", re.ASCII)
 _DOMAIN: Final = re.compile(
-    r"^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$"
+    r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?", re.ASCII
 )
-_TAG: Final = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _DIGEST: Final = re.compile(
-    r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$"
+    r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}", re.ASCII
 )
 
 INVALID_FORMAT: Final = "invalid reference format"
@@ -29,13 +31,13 @@ def image_reference_error(ref: str) -> str | None:
     if not ref or any(ch.isspace() for ch in ref) or "://" in ref:
         return INVALID_FORMAT
     name, _, digest = ref.partition("@")
-    if digest and not _DIGEST.match(digest):
+    if digest and not _DIGEST.fullmatch(digest):
         return "invalid checksum digest format"
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             return INVALID_FORMAT
     if len(name) > 255:
         return "repository name must not be more than 255 characters"
@@ -45,10 +47,10 @@ def image_reference_error(ref: str) -> str | None:
         "." in first or ":" in first or first == "localhost" or first.startswith("[")
     )
     if looks_like_domain:
-        if not _DOMAIN.match(first):
+        if not _DOMAIN.fullmatch(first):
             return INVALID_FORMAT
     else:
         rest = parts
-    if not rest or not all(_COMPONENT.match(p) for p in rest):
+    if not rest or not all(_COMPONENT.fullmatch(p) for p in rest):
         return INVALID_FORMAT
     return None

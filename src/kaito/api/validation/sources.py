@@ -12,15 +12,29 @@ from typing import Final
 
 from kaito.api import constants as c
 from kaito.api.meta import LabelSelector, LabelSelectorError, label_selector_as_map
-from kaito.api.validation.errors import Collector, generic, invalid_value, missing_field
+from kaito.api.validation.errors import (
+    Collector,
+    generic,
+    invalid_value,
+    missing_field,
+    quoted,
+    shorten,
+)
 from kaito.api.validation.images import image_reference_error
-from kaito.api.validation.names import dns1123_subdomain_errors
+from kaito.api.validation.names import (
+    dns1123_label_errors,
+    dns1123_subdomain_errors,
+    label_key_errors,
+    label_value_errors,
+)
 from kaito.api.workspace import AdapterSpec, DataDestination, DataSource
 from kaito.urlguard import Network, data_source_url_error
 
-# strconv.ParseFloat's decimal syntax (no "_" digit separators, unlike Python's float()).
+# strconv.ParseFloat's decimal syntax: no "_" digit separators and ASCII digits only
+# (Python's float() takes both, and "\d" any Unicode digit). Used with fullmatch.
 _GO_FLOAT: Final = re.compile(
-    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)",
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -31,10 +45,15 @@ def sanitized_match_labels(selector: LabelSelector | None) -> dict[str, str]:
 
 
 def check_label_selector(out: Collector, selector: LabelSelector | None, path: str) -> None:
-    """Present, expressible as labels, and with at least one label kaito does not own."""
+    """Present, valid Kubernetes labels, expressible as labels, with one kaito does not own.
+
+    The labels are stamped on NodeClaims and nodes and become the pods' node affinity,
+    so a key or value the API server refuses there is refused here, in its words.
+    """
     if selector is None:
         out.add(missing_field(path))
         return
+    _check_label_syntax(out, selector, path)
     try:
         as_map = label_selector_as_map(selector)
     except LabelSelectorError as exc:
@@ -47,6 +66,21 @@ def check_label_selector(out: Collector, selector: LabelSelector | None, path: s
                 "matchLabels must contain at least one non-reserved label", f"{path}.matchLabels"
             )
         )
+
+
+def _check_label_syntax(out: Collector, selector: LabelSelector, path: str) -> None:
+    for key, value in (selector.match_labels or {}).items():
+        for msg in label_key_errors(key):
+            out.add(invalid_value(f"{quoted(key)}: {msg}", f"{path}.matchLabels"))
+        for msg in label_value_errors(value):
+            out.add(invalid_value(f"{quoted(value)}: {msg}", f"{path}.matchLabels[{shorten(key)}]"))
+    for i, expr in enumerate(selector.match_expressions or ()):
+        at = f"{path}.matchExpressions[{i}]"
+        for msg in label_key_errors(expr.key):
+            out.add(invalid_value(f"{quoted(expr.key)}: {msg}", f"{at}.key"))
+        for j, value in enumerate(expr.values or ()):
+            for msg in label_value_errors(value):
+                out.add(invalid_value(f"{quoted(value)}: {msg}", f"{at}.values[{j}]"))
 
 
 def check_image(out: Collector, image: str, path: str, what: str) -> None:
@@ -120,15 +154,38 @@ def _check_strength(out: Collector, adapter: AdapterSpec, name: str, path: str) 
     if not _GO_FLOAT.fullmatch(raw):
         out.add(
             generic(
-                f"Invalid strength value for Adapter '{name}': "
-                f'strconv.ParseFloat: parsing "{raw}": invalid syntax',
+                f"Invalid strength value for Adapter '{shorten(name)}': "
+                f"strconv.ParseFloat: parsing {quoted(raw)}: invalid syntax",
                 path,
             )
         )
         return
     value = float(raw)
     if math.isnan(value) or value < 0 or value > 1.0:
-        out.add(generic(f"Strength value for Adapter '{name}' must be between 0 and 1", path))
+        out.add(
+            generic(f"Strength value for Adapter '{shorten(name)}' must be between 0 and 1", path)
+        )
+
+
+ADAPTER_NAME_MAX: Final = c.MAX_ADAPTER_NAME_LENGTH
+
+
+def _check_derived_names(out: Collector, name: str, path: str) -> None:
+    """The names kaito builds from an adapter's must be valid too (DNS-1123 labels).
+
+    ``puller-<name>`` (init container), ``adapter-<name>`` and ``docker-config-<name>``
+    (volumes): a '.' or a name longer than :data:`ADAPTER_NAME_MAX` passes upstream's
+    subdomain rule and then has the inference Deployment refused by the API server.
+    """
+    if dns1123_label_errors(name) or len(name) > ADAPTER_NAME_MAX:
+        out.add(
+            invalid_value(
+                f"adapter name {quoted(name)} must be a lowercase RFC 1123 label (no '.') of "
+                f"at most {ADAPTER_NAME_MAX} characters: kaito names its puller container "
+                '"puller-<name>" and its volumes "adapter-<name>" and "docker-config-<name>"',
+                path,
+            )
+        )
 
 
 def check_adapters(out: Collector, adapters: list[AdapterSpec] | None, path: str) -> None:
@@ -153,11 +210,17 @@ def check_adapters(out: Collector, adapters: list[AdapterSpec] | None, path: str
         if not name:
             out.add(generic("Name of Adapter field must be specified", f"{at}.source.name"))
         else:
-            for msg in dns1123_subdomain_errors(name):
+            subdomain = dns1123_subdomain_errors(name)
+            for msg in subdomain:
                 out.add(invalid_value(msg, f"{at}.source.name"))
+            if not subdomain:
+                _check_derived_names(out, name, f"{at}.source.name")
             if name in seen:
                 out.add(
-                    generic(f"Duplicate adapter source name found: {name}", f"{at}.source.name")
+                    generic(
+                        f"Duplicate adapter source name found: {shorten(name)}",
+                        f"{at}.source.name",
+                    )
                 )
             seen.add(name)
         if not source.image and source.volume_source is None:

@@ -1,17 +1,22 @@
 """Rules for a change to an existing Workspace (upstream ``Workspace.validateUpdate``).
 
 What a Workspace runs on and which model it runs are fixed at creation: ``count``,
-``instanceType``, ``labelSelector``, ``partition``, the presets and the tuning
-method cannot change, and inference cannot become tuning. Adapters, inference
-config and tuning input/output may change; the parts that may change are checked
-like on create (adapter rules, the URL guard -- a URL changed after admission
-must not bypass it). An object being deleted is never blocked, so that removing
-its finalizer always succeeds.
+``instanceType``, ``labelSelector``, ``partition``, the presets, the tuning method and
+the ``kaito.sh/runtime`` annotation cannot change, and inference cannot become tuning.
+Adapters, inference config, the template's content and tuning input/output may
+change; the parts that may change are checked like on create (adapter rules, the
+template's shape, the URL guard -- a URL changed after admission must not bypass it).
+Adapters, the template, the count cap and the runtime annotation are checked only
+when the update changes them, so a Workspace admitted under older rules (or a lower
+node cap) can still get its finalizer written. An object being deleted is never
+blocked, so that removing its finalizer always succeeds.
 """
 
 from __future__ import annotations
 
+from kaito.api import constants as c
 from kaito.api.meta import LabelSelectorError, label_selector_as_map
+from kaito.api.validation.create import check_count, check_max_node_count, invalid_runtime
 from kaito.api.validation.errors import (
     Collector,
     ValidationResult,
@@ -19,7 +24,9 @@ from kaito.api.validation.errors import (
     invalid_value,
     missing_field,
 )
+from kaito.api.validation.gpu import chosen_runtime
 from kaito.api.validation.sources import check_adapters, check_image, check_urls
+from kaito.api.validation.template import check_pod_template
 from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspace
 from kaito.urlguard import Network
 
@@ -30,8 +37,14 @@ def validate_update(
     *,
     node_auto_provisioning: bool = True,
     trusted_data_networks: tuple[Network, ...] = (),
+    max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
 ) -> ValidationResult:
-    """Immutability and the mutable parts' rules, in upstream's words."""
+    """Immutability and the mutable parts' rules, in upstream's words.
+
+    ``max_node_count`` is the manager's cap on ``resource.count``, applied when the
+    update changes the count (see :func:`kaito.api.validation.validate_create`).
+    """
+    check_max_node_count(max_node_count)
     out = Collector()
     if new.deleting:
         return out.result()
@@ -39,7 +52,8 @@ def validate_update(
         out.add(generic("Inference field cannot be toggled once set", "inference"))
     if (old.tuning is None) != (new.tuning is None):
         out.add(generic("Tuning field cannot be toggled once set", "tuning"))
-    _check_resource(out, old.resource, new.resource, node_auto_provisioning)
+    _check_resource(out, old.resource, new.resource, node_auto_provisioning, max_node_count)
+    _check_runtime(out, old, new)
     if new.inference is not None and old.inference is not None:
         _check_inference(out, old.inference, new.inference)
     if new.tuning is not None and old.tuning is not None:
@@ -47,9 +61,30 @@ def validate_update(
     return out.result()
 
 
-def _check_resource(out: Collector, old: ResourceSpec, new: ResourceSpec, nap: bool) -> None:
+def _check_runtime(out: Collector, old: Workspace, new: Workspace) -> None:
+    """The runtime chosen at creation stays; an unknown new value is refused as on create.
+
+    What is compared is the choice (case and spaces aside; an unknown value counts as
+    unset), so a Workspace admitted with a value the webhook now refuses may drop it.
+    """
+    before = old.annotations.get(c.ANNOTATION_RUNTIME)
+    after = new.annotations.get(c.ANNOTATION_RUNTIME)
+    if before == after:
+        return
+    path = f"metadata.annotations[{c.ANNOTATION_RUNTIME}]"
+    if after is not None and chosen_runtime(new) is None:
+        out.add(invalid_runtime(after))
+    elif chosen_runtime(old) != chosen_runtime(new):
+        out.add(generic(f"annotation {c.ANNOTATION_RUNTIME} is immutable after creation", path))
+
+
+def _check_resource(
+    out: Collector, old: ResourceSpec, new: ResourceSpec, nap: bool, max_node_count: int
+) -> None:
     if old.count is not None and new.count is not None and old.count != new.count:
         out.add(generic("field is immutable", "resource.count"))
+    if new.node_count != old.node_count:
+        check_count(out, new, max_node_count)
     if old.partition != new.partition:
         out.add(generic("field is immutable", "resource.partition"))
     if nap:
@@ -94,7 +129,10 @@ def _check_inference(out: Collector, old: InferenceSpec, new: InferenceSpec) -> 
         out.add(generic("field is immutable", "inference.preset"))
     if (old.template is None) != (new.template is None):
         out.add(generic("field cannot be unset/set if it was set/unset", "inference.template"))
-    check_adapters(out, new.adapters, "inference.adapters")
+    elif new.template is not None and new.template != old.template:
+        check_pod_template(out, new.template, "inference.template")
+    if new.adapters != old.adapters:
+        check_adapters(out, new.adapters, "inference.adapters")
 
 
 def _check_tuning(
