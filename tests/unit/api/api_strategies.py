@@ -80,6 +80,40 @@ schemaless = st.recursive(
 ).map(lambda v: {"emptyDir": {}, "extra": v})
 
 
+containers = st.lists(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.one_of(small_text, st.integers(), st.none()),
+            "image": st.one_of(images, st.integers()),
+        },
+    ),
+    max_size=3,
+)
+pod_templates: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.one_of(
+            st.fixed_dictionaries(
+                {}, optional={"labels": st.dictionaries(small_text, small_text, max_size=2)}
+            ),
+            small_text,
+        ),
+        "spec": st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "containers": st.one_of(containers, small_text),
+                    "tolerations": st.one_of(st.lists(st.just({"operator": "Exists"})), text),
+                    "affinity": st.one_of(st.just({}), text),
+                },
+            ),
+            text,
+        ),
+    },
+)
+
+
 def obj(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {k: v for k, v in required.items()}, optional={k: v for k, v in optional.items()}
@@ -90,7 +124,9 @@ label_selectors = obj(
     {},
     {
         "matchLabels": st.dictionaries(
-            st.sampled_from(["apps", "kaito.sh/workspace", "x"]), small_text, max_size=2
+            st.one_of(st.sampled_from(["apps", "kaito.sh/workspace", "x", "a/b"]), text),
+            small_text,
+            max_size=2,
         ),
         "matchExpressions": st.lists(
             obj(
@@ -124,7 +160,7 @@ data_sources = obj(
 resources = obj(
     {},
     {
-        "count": st.integers(-1, 4),
+        "count": st.one_of(st.integers(-1, 4), st.integers(-(2**63), 2**63 - 1)),
         "instanceType": skus,
         "labelSelector": label_selectors,
         "preferredNodes": string_lists,
@@ -142,7 +178,7 @@ inference = obj(
     {},
     {
         "preset": preset_specs,
-        "template": schemaless,
+        "template": st.one_of(schemaless, pod_templates),
         "config": small_text,
         "adapters": st.lists(obj({}, {"source": data_sources, "strength": strengths}), max_size=12),
     },
@@ -197,7 +233,9 @@ metadata = obj(
                     "other",
                 ]
             ),
-            st.sampled_from(["", "true", "vllm", "transformers", "ubuntu", "balanced", "x"]),
+            st.sampled_from(
+                ["", "true", "vllm", "transformers", "VLLM", "ubuntu", "balanced", "x", "a\n"]
+            ),
             max_size=3,
         ),
         "generation": st.integers(1, 5),
