@@ -42,10 +42,11 @@ local-artifacts: venv node-build ## real-node images in the local registry + the
 	$(PY) hack/models/smollm2.py --publish 10.245.0.1:5000/kaito --plain-http >/dev/null
 
 .PHONY: check
-check: venv ## ruff lint, ruff format check, mypy --strict on src/
+check: venv ## ruff lint, ruff format check, mypy --strict on src/, the import contracts
 	$(VENV)/bin/ruff check src tests hack
 	$(VENV)/bin/ruff format --check src tests hack
 	$(VENV)/bin/mypy --strict src/
+	$(VENV)/bin/lint-imports
 
 .PHONY: fmt
 fmt: venv ## format and auto-fix

@@ -58,11 +58,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"kaito render: {exc}", file=sys.stderr)
         return 2
+    catalog = default_catalog()
     result = validate_create(
         ws,
         node_auto_provisioning=settings.node_auto_provisioning,
         cloud=settings.cloud,
+        catalog=catalog,
         trusted_data_networks=settings.data_networks,
+        max_node_count=settings.max_nodes_per_workspace,
     )
     for warning in result.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             "kaito render: tuning Workspaces are rendered by the tuning controller", file=sys.stderr
         )
         return 1
-    resolved = desired.resolve(ws, default_catalog(), settings)
+    resolved = desired.resolve(ws, catalog, settings)
     objects = [
         nodeclaims.nodeclaim(ws, i, resolved.preset, settings)
         for i in range(ws.resource.node_count)

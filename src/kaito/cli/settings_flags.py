@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from kaito.api import constants as c
 from kaito.controllers.settings import Settings
 from kaito.urlguard import parse_networks
 
@@ -67,6 +68,13 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         help="NodeClaims kaito keeps in the whole cluster at most (each is a node someone "
         "pays for); past it Workspaces wait with ResourceReady=False NodeClaimLimitReached",
     )
+    parser.add_argument(
+        "--max-nodes-per-workspace",
+        type=int,
+        default=c.DEFAULT_MAX_NODE_COUNT,
+        help="the largest resource.count a Workspace may ask for (default %(default)s); "
+        "refused at admission, or with InvalidSpec when the webhook is off",
+    )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
 
 
@@ -83,6 +91,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         parse_networks(networks)
     except ValueError as err:
         raise ValueError(f"--trusted-data-networks: {err}") from None
+    if args.max_nodes_per_workspace < 1:
+        raise ValueError(
+            f"--max-nodes-per-workspace: must be at least 1, not {args.max_nodes_per_workspace}"
+        )
     if args.max_nodeclaims < 1:
         raise ValueError(f"--max-nodeclaims: must be at least 1, not {args.max_nodeclaims}")
     return Settings.from_env(
@@ -96,4 +108,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         insecure_registries=comma_list(args.insecure_registries) or None,
         trusted_data_networks=networks or None,
         max_nodeclaims=args.max_nodeclaims,
+        max_nodes_per_workspace=args.max_nodes_per_workspace,
     )

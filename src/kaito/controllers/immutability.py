@@ -52,12 +52,15 @@ def refused_update(
     revisions: Sequence[dict[str, Any]],
     *,
     node_auto_provisioning: bool,
+    max_node_count: int,
 ) -> str | None:
     """Why the change since the recorded revision may not be applied, or ``None``."""
     old = recorded_spec(ws, api_version, revisions)
     if old is None or revision.spec_hash(ws) == ws.annotations.get(c.ANNOTATION_WORKSPACE_HASH):
         return None
-    verdict = validate_update(old, ws, node_auto_provisioning=node_auto_provisioning)
+    verdict = validate_update(
+        old, ws, node_auto_provisioning=node_auto_provisioning, max_node_count=max_node_count
+    )
     if not verdict.errors:
         return None
     return (

@@ -10,6 +10,7 @@ import os
 
 import attrs
 
+from kaito.api import constants as c
 from kaito.urlguard import Network, parse_networks
 
 
@@ -47,6 +48,9 @@ class Settings:
     """Create NodeClaims for missing nodes; False means bring-your-own nodes only."""
     default_node_image_family: str = "ubuntu"
     """``kaito.sh/node-image-family`` put on NodeClaims unless the Workspace sets it."""
+    max_nodes_per_workspace: int = c.DEFAULT_MAX_NODE_COUNT
+    """The largest ``resource.count`` admitted (``--max-nodes-per-workspace``), by the webhook
+    and, without it, by the controller (``InvalidSpec``)."""
     max_nodeclaims: int = 100
     """NodeClaims kaito keeps in the whole cluster at most (``--max-nodeclaims``): each is a
     node someone pays for; past it a Workspace waits with ``NodeClaimLimitReached``."""

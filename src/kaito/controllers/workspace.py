@@ -143,6 +143,7 @@ class WorkspaceReconciler:
             cloud=self.settings.cloud,
             catalog=self.catalog,
             trusted_data_networks=self.settings.data_networks,
+            max_node_count=self.settings.max_nodes_per_workspace,
         )
         if verdict.errors:
             await self._patch_metadata(ws, {})
@@ -158,6 +159,7 @@ class WorkspaceReconciler:
                 r.CONTROLLER_REVISION, ws.namespace, labels={c.LABEL_WORKSPACE_NAME: ws.name}
             ),
             node_auto_provisioning=self.settings.node_auto_provisioning,
+            max_node_count=self.settings.max_nodes_per_workspace,
         )
         if refused is not None:
             await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, refused[:1024])

@@ -231,3 +231,18 @@ async def test_an_invalid_label_value_is_invalid_spec_not_a_retry_loop(
     assert refused["status"] == "False"
     assert refused["reason"] == c.REASON_INVALID_SPEC
     assert await h.claims("snowman") == []
+
+
+@pytest.mark.parametrize("annotations", [{}, {c.ANNOTATION_BYPASS_RESOURCE_CHECKS: "True"}])
+async def test_a_huge_count_without_the_webhook_is_invalid_spec_and_creates_nothing(
+    make_harness: Callable[..., Any], annotations: dict[str, str]
+) -> None:
+    h: Harness = await make_harness(max_nodes_per_workspace=8)
+    ws = _workspace("greedy", 500)  # the CRD itself refuses past 1000
+    ws["metadata"]["annotations"] = annotations
+    await h.apply(ws)
+    await h.reconcile("greedy")
+    refused = await h.condition("greedy", c.CONDITION_WORKSPACE_SUCCEEDED)
+    assert refused["reason"] == c.REASON_INVALID_SPEC
+    assert "--max-nodes-per-workspace" in refused["message"], refused
+    assert await h.claims("greedy") == []
