@@ -12,7 +12,7 @@ from kaito.api.tuning_config import (
     validate_training_config,
     validate_tuning_configmap,
 )
-from kaito.tuning import defaults
+from kaito.contracts import tuning_configmaps as defaults
 
 CM = "my-config"
 NS = "team-a"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kaito.tuning import defaults
+from kaito.contracts import tuning_configmaps as defaults
 from kaito.tuning.config import parse_training_config
 from kaito.tuning.errors import TuningError
 
@@ -104,9 +104,10 @@ def test_default_target_modules_from_environment(monkeypatch: pytest.MonkeyPatch
 
 def test_the_program_imports_nothing_of_the_operator() -> None:
     code = (
-        "import sys, kaito.tuning.__main__, kaito.tuning.train, kaito.tuning.pusher;"
+        "import sys, kaito.tuning.__main__, kaito.tuning.train, kaito.tuning.pusher,"
+        " kaito.tuning.fetch;"
         "print(sorted(m for m in sys.modules if m.startswith('kaito.')"
-        " and not m.startswith('kaito.tuning')))"
+        " and not m.startswith(('kaito.tuning', 'kaito.contracts', 'kaito.urlguard'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -27,6 +27,8 @@ from typing import Any, Final
 import attrs
 import yaml
 
+from kaito.contracts.tuning_configmaps import CONFIG_KEY, SECTIONS, TEMPLATE_NAMES
+
 __all__ = [
     "CONFIG_KEY",
     "DEFAULT_CONFIGMAP",
@@ -38,20 +40,7 @@ __all__ = [
     "validate_tuning_configmap",
 ]
 
-CONFIG_KEY: Final = "training_config.yaml"
-"""The ConfigMap key that holds the tuning configuration."""
-
-SECTIONS: Final = (
-    "ModelConfig",
-    "QuantizationConfig",
-    "LoraConfig",
-    "TrainingArguments",
-    "DatasetConfig",
-    "DataCollator",
-)
-"""The sections allowed under ``training_config`` (upstream's ``TrainingConfig`` struct)."""
-
-DEFAULT_CONFIGMAP: Final = {"lora": "lora-params-template", "qlora": "qlora-params-template"}
+DEFAULT_CONFIGMAP: Final = TEMPLATE_NAMES
 """The ConfigMap used when ``tuning.config`` is empty, by (lower-case) method."""
 
 _OUTPUT_BASE: Final = "/mnt"

@@ -22,6 +22,7 @@ from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
 from kaito.api.quantity import format_binary
 from kaito.api.workspace import Workspace
+from kaito.contracts import tuning_configmaps
 from kaito.controllers.settings import Settings
 from kaito.controllers.workload import (
     WEIGHTS_VOLUME,
@@ -35,7 +36,6 @@ from kaito.controllers.workload import (
     workspace_labels,
 )
 from kaito.render import render
-from kaito.tuning import defaults as tuning_defaults
 
 RESULTS_DIR = "/mnt/results"
 DATA_DIR = "/mnt/data"
@@ -59,7 +59,7 @@ def default_config_map(ws: Workspace) -> Manifest:
             "namespace": ws.namespace,
             "labels": workspace_labels(ws),
             "owners": [owner_reference(ws)],
-            "training_config": tuning_defaults.training_config_yaml(method),
+            "training_config": tuning_configmaps.training_config_yaml(method),
         },
     )
 

@@ -8,9 +8,9 @@ marker, and (``kaito.tuning.pusher``) push the result as an OCI image whose ``/d
 adapter.
 
 Importing this package is cheap: torch and transformers are imported only by the modules that
-train. It imports nothing of the operator (``kaito.api``, ``kaito.runtime``, controllers); the
-operator reads the default ConfigMaps through :mod:`kaito.tuning.defaults`, which needs only the
-standard library and PyYAML.
+train. It imports nothing of the operator (``kaito.api``, ``kaito.runtime``, controllers), and
+the operator imports nothing of it: the ConfigMap contract both sides read lives in
+:mod:`kaito.contracts.tuning_configmaps`.
 """
 
 COMPLETION_MARKER = "fine_tuning_completed.txt"

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kaito.tuning import FAILURE_MARKER, defaults
+from kaito.contracts import tuning_configmaps as defaults
+from kaito.tuning import FAILURE_MARKER
 from kaito.tuning.config import (
     DEFAULT_OUTPUT_DIR,
     TrainingConfig,

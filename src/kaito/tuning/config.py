@@ -21,16 +21,9 @@ from typing import Any, Final
 import attrs
 import yaml
 
+from kaito.contracts.tuning_configmaps import SECTIONS
 from kaito.tuning.errors import TuningError
 
-SECTIONS: Final = (
-    "ModelConfig",
-    "QuantizationConfig",
-    "LoraConfig",
-    "TrainingArguments",
-    "DatasetConfig",
-    "DataCollator",
-)
 DEFAULT_MODEL_PATH: Final = "/workspace/tfs/weights"
 DEFAULT_OUTPUT_DIR: Final = "/mnt/results"
 

@@ -1,9 +1,10 @@
-"""Upstream's default tuning ConfigMaps, ``lora-params-template`` and ``qlora-params-template``.
+"""The tuning ConfigMap contract: its key, its sections, and upstream's default ConfigMaps.
 
-The same files are installed into ``kaito-system`` from ``manifests/configmaps/`` (upstream ships
-them in its Helm chart); keeping a copy as package data lets the controller copy the right one
-into a Workspace's namespace and lets ``kaito-tune`` fall back to it when no config file is
-mounted. Standard library and PyYAML only, so the operator may import it.
+``lora-params-template`` and ``qlora-params-template`` are upstream's defaults; the same files
+are installed into ``kaito-system`` from ``manifests/configmaps/`` (upstream ships them in its
+Helm chart). Keeping a copy as package data lets the controller copy the right one into a
+Workspace's namespace, the webhook validate against the same section names, and ``kaito-tune``
+fall back to it when no config file is mounted. Standard library and PyYAML only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,16 @@ from typing import Any, Final, cast
 import yaml
 
 CONFIG_KEY: Final = "training_config.yaml"
+"""The ConfigMap key that holds the tuning configuration (mounted at ``/mnt/config``)."""
+SECTIONS: Final = (
+    "ModelConfig",
+    "QuantizationConfig",
+    "LoraConfig",
+    "TrainingArguments",
+    "DatasetConfig",
+    "DataCollator",
+)
+"""The sections allowed under ``training_config`` (upstream's ``TrainingConfig`` struct)."""
 TEMPLATE_NAMES: Final = {"lora": "lora-params-template", "qlora": "qlora-params-template"}
 """Default ConfigMap name by tuning method (lower-case), as upstream names them."""
 
