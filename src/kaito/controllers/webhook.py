@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import ssl
 from typing import Any
 
 from kaito.api import constants as c
@@ -89,6 +91,27 @@ async def shared_certificate(client: Client, namespace: str, service: str) -> TL
     return tls
 
 
+def _local_address(listen: str) -> str:
+    """Where this process reaches a server listening on ``listen``."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen, listen)
+
+
+async def _accepts_tls(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether ``host:port`` completes a TLS handshake (the certificate is not checked: the
+    question is only whether the webhook server answers). Failures raise, so ``/readyz``
+    says why."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=context), timeout=timeout
+    )
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return True
+
+
 async def register_webhook(manager: Manager, args: argparse.Namespace, settings: Settings) -> None:
     """Add the webhook server to ``manager`` (it runs on every replica, leader or not)."""
     tls: TLSMaterial | None = None
@@ -104,7 +127,14 @@ async def register_webhook(manager: Manager, args: argparse.Namespace, settings:
     )
     server.register(c.WEBHOOK_PATH, admission_handler(settings))
     started = asyncio.Event()
-    manager.readyz.add("webhook", started.is_set)
+    host = _local_address(args.webhook_host)
+
+    async def serving() -> bool:
+        # controller-runtime's webhook StartedChecker: registered (CA injected or
+        # configuration applied) and answering a TLS handshake right now.
+        return started.is_set() and await _accepts_tls(host, server.port)
+
+    manager.readyz.add("webhook", serving)
 
     async def run() -> None:
         await server.start()
@@ -112,9 +142,9 @@ async def register_webhook(manager: Manager, args: argparse.Namespace, settings:
             if args.webhook_service:
                 await server.inject_ca_bundle()
             else:
-                host = "127.0.0.1" if args.webhook_host in ("0.0.0.0", "") else args.webhook_host
+                authority = f"[{host}]" if ":" in host else host
                 config = validating_webhook_configuration(
-                    url=f"https://{host}:{server.port}", ca_bundle=server.tls.ca_pem
+                    url=f"https://{authority}:{server.port}", ca_bundle=server.tls.ca_pem
                 )
                 await manager.client.apply(
                     r.VALIDATING_WEBHOOK_CONFIGURATION, config, field_manager=FIELD_MANAGER
@@ -122,6 +152,7 @@ async def register_webhook(manager: Manager, args: argparse.Namespace, settings:
             started.set()
             await asyncio.Event().wait()
         finally:
+            started.clear()
             await server.stop()
 
     manager.add_runnable(run)

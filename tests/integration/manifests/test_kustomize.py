@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -52,3 +53,92 @@ def test_deployments_are_hardened(control_plane: ControlPlane) -> None:
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert "--leader-elect" in container["args"]
         assert container["image"].startswith("mcr.microsoft.com/aks/kaito/kaito-operator:")
+
+
+# -- availability of admission (issue #15 item 7) ------------------------------------------
+
+_RENDERED: dict[str, list[dict[str, Any]]] = {}
+
+
+def render(control_plane: ControlPlane, overlay: str) -> list[dict[str, Any]]:
+    """The objects ``kubectl kustomize manifests/<overlay>`` prints (rendered once)."""
+    if overlay not in _RENDERED:
+        text = control_plane.kubectl("kustomize", str(MANIFESTS / overlay)).stdout
+        _RENDERED[overlay] = [o for o in yaml.safe_load_all(text) if o]
+    return _RENDERED[overlay]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a matchLabels-only selector (``spec.selector`` of a Service or a PDB) picks
+    a pod with ``labels``."""
+    match = selector.get("matchLabels", selector)
+    assert not selector.get("matchExpressions")
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+INSTALLS = ["default", "local", "azure"]
+
+
+@pytest.mark.parametrize("overlay", INSTALLS)
+def test_manager_and_provisioner_keep_one_replica_through_disruptions(
+    control_plane: ControlPlane, overlay: str
+) -> None:
+    objects = render(control_plane, overlay)
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    for name in ("kaito-manager", "kaito-provisioner"):
+        deployment = one(objects, "Deployment", name)
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        covering = [
+            b
+            for b in budgets
+            if b["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+            and selects(b["spec"]["selector"], pod_labels)
+        ]
+        assert len(covering) == 1, f"{name}: {len(covering)} PodDisruptionBudgets"
+        (budget,) = covering
+        assert budget["apiVersion"] == "policy/v1"
+        assert budget["spec"] == {
+            "minAvailable": 1,
+            "selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+        }
+        assert deployment["spec"]["replicas"] > budget["spec"]["minAvailable"], name
+
+
+@pytest.mark.parametrize("overlay", INSTALLS)
+def test_every_manager_replica_serves_admission(control_plane: ControlPlane, overlay: str) -> None:
+    objects = render(control_plane, overlay)
+    hooks = one(objects, "ValidatingWebhookConfiguration", "validation.workspace.kaito.sh")
+    (hook,) = hooks["webhooks"]
+    target = hook["clientConfig"]["service"]
+    assert hook["failurePolicy"] == "Fail"
+    service = one(objects, "Service", target["name"])
+    assert service["metadata"]["namespace"] == target["namespace"]
+    manager = one(objects, "Deployment", "kaito-manager")
+    pod = manager["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    args = container["args"]
+    # The Service picks pods by the labels every replica's template carries (the same set the
+    # Deployment selects), not by anything only the leader has.
+    assert selects(service["spec"]["selector"], pod["metadata"]["labels"])
+    assert service["spec"]["selector"] == manager["spec"]["selector"]["matchLabels"]
+    (port,) = [p for p in service["spec"]["ports"] if p["port"] == target["port"]]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert port["targetPort"] in (ports["webhook"], "webhook")
+    assert f"--webhook-port={ports['webhook']}" in args
+    assert f"--webhook-service={target['namespace']}/{target['name']}" in args
+    assert "--disable-webhook" not in args
+    # Readiness is /readyz on the probe port, which lists the webhook (see test_rbac.py): a
+    # replica whose webhook is not serving is taken out of the Service's endpoints.
+    probe = container["readinessProbe"]["httpGet"]
+    assert probe["path"] == "/readyz"
+    assert f"--health-probe-bind-address=:{ports[probe['port']]}" in args
+    # A rollout never takes a serving replica away before its replacement is ready.
+    assert manager["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spread = pod["spec"]["topologySpreadConstraints"]
+    assert {s["topologyKey"] for s in spread} == {"kubernetes.io/hostname"}
+    assert all(s["whenUnsatisfiable"] == "ScheduleAnyway" for s in spread)
