@@ -142,3 +142,61 @@ def test_every_manager_replica_serves_admission(control_plane: ControlPlane, ove
     spread = pod["spec"]["topologySpreadConstraints"]
     assert {s["topologyKey"] for s in spread} == {"kubernetes.io/hostname"}
     assert all(s["whenUnsatisfiable"] == "ScheduleAnyway" for s in spread)
+
+
+# -- least privilege (issue #15 item 9) -----------------------------------------------------
+
+
+def granted(
+    objects: list[dict[str, Any]], account: str, namespace: str = "kaito-system"
+) -> list[tuple[str | None, dict[str, Any]]]:
+    """Every RBAC rule the rendered install grants ServiceAccount ``namespace/account``, as
+    (namespace the rule applies in, or None for cluster-wide; the rule)."""
+    roles = {
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] in ("Role", "ClusterRole")
+    }
+    rules: list[tuple[str | None, dict[str, Any]]] = []
+    for binding in objects:
+        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        subjects = binding.get("subjects") or []
+        if not any(
+            s["kind"] == "ServiceAccount"
+            and s["name"] == account
+            and s.get("namespace") == namespace
+            for s in subjects
+        ):
+            continue
+        scope = binding["metadata"].get("namespace")  # None for a ClusterRoleBinding
+        ref = binding["roleRef"]
+        role_namespace = scope if ref["kind"] == "Role" else None
+        role = roles[(ref["kind"], role_namespace, ref["name"])]
+        rules += [(scope, rule) for rule in role["rules"]]
+    return rules
+
+
+def verbs_on(rules: list[tuple[str | None, dict[str, Any]]], group: str, resource: str) -> set[str]:
+    return {
+        verb
+        for _, rule in rules
+        if group in rule["apiGroups"] and resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("overlay", "creates_nodes"), [("default", False), ("azure", False), ("local", True)]
+)
+def test_only_installs_that_make_node_objects_may_create_nodes(
+    control_plane: ControlPlane, overlay: str, creates_nodes: bool
+) -> None:
+    """AKS nodes register themselves; only the kwok provider (manifests/local) writes Node
+    objects. Deleting the Node of a terminated NodeClaim stays in every install: the
+    provider-independent finalizer does it (kaito.provisioner.nodeclaim)."""
+    rules = granted(render(control_plane, overlay), "kaito-provisioner")
+    verbs = verbs_on(rules, "", "nodes")
+    assert {"get", "list", "watch", "delete"} <= verbs
+    assert ("create" in verbs) is creates_nodes
+    assert "*" not in verbs
