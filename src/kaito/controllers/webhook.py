@@ -4,8 +4,9 @@ Two ways to be reached, chosen by ``--webhook-service``:
 
 * **in a cluster** (``--webhook-service=kaito-system/kaito-webhook``): the
   ValidatingWebhookConfiguration comes from ``manifests/webhook``; every manager replica
-  serves the same certificate, kept in the Secret ``kaito-webhook-cert`` (the first replica
-  creates it), and the CA is patched into the configuration's ``caBundle``;
+  serves the same certificate, kept in the Secret ``kaito-webhook-cert`` that the install
+  ships empty (the first replica fills it, see :func:`shared_certificate`), and the CA is
+  patched into the configuration's ``caBundle``;
 * **locally** (no Service): the apiserver calls ``https://<webhook-host>:<port>`` directly,
   so the manager applies a configuration with that URL and its own CA.
 
@@ -28,7 +29,7 @@ from kaito.controllers.settings import Settings
 from kaito.runtime import resources as r
 from kaito.runtime.certs import TLSMaterial
 from kaito.runtime.client import Client
-from kaito.runtime.errors import AlreadyExists, NotFound
+from kaito.runtime.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from kaito.runtime.manager import Manager
 from kaito.runtime.webhook import AdmissionResponse, WebhookServer
 
@@ -60,12 +61,21 @@ def admission_handler(settings: Settings) -> Any:
     return validate
 
 
-async def shared_certificate(client: Client, namespace: str, service: str) -> TLSMaterial:
-    """The serving certificate all replicas share, created once in a Secret."""
-    try:
-        return await TLSMaterial.from_secret(client, namespace, CERT_SECRET)
-    except NotFound:
-        pass
+class CertificateSecretMissing(RuntimeError):
+    """The Secret the webhook certificate lives in is absent and may not be created."""
+
+
+def _filled(secret: dict[str, Any]) -> TLSMaterial | None:
+    """The certificate in ``secret``, or None while it is still empty."""
+    data = secret.get("data") or {}
+    if not data.get("tls.crt") or not data.get("tls.key"):
+        return None
+    cert = base64.b64decode(data["tls.crt"])
+    ca = base64.b64decode(data["ca.crt"]) if data.get("ca.crt") else cert
+    return TLSMaterial(cert, base64.b64decode(data["tls.key"]), ca)
+
+
+def _certificate_data(namespace: str, service: str) -> tuple[TLSMaterial, dict[str, str]]:
     hosts = [
         service,
         f"{service}.{namespace}",
@@ -73,22 +83,63 @@ async def shared_certificate(client: Client, namespace: str, service: str) -> TL
         f"{service}.{namespace}.svc.cluster.local",
     ]
     tls = TLSMaterial.self_signed(hosts)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": CERT_SECRET, "namespace": namespace},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(tls.cert_pem).decode(),
-            "tls.key": base64.b64encode(tls.key_pem).decode(),
-            "ca.crt": base64.b64encode(tls.ca_pem).decode(),
-        },
+    data = {
+        "tls.crt": base64.b64encode(tls.cert_pem).decode(),
+        "tls.key": base64.b64encode(tls.key_pem).decode(),
+        "ca.crt": base64.b64encode(tls.ca_pem).decode(),
     }
-    try:
-        await client.create(r.SECRET, secret, namespace)
-    except AlreadyExists:  # another replica won the race: use its certificate
-        return await TLSMaterial.from_secret(client, namespace, CERT_SECRET)
-    return tls
+    return tls, data
+
+
+async def shared_certificate(
+    client: Client, namespace: str, service: str, *, attempts: int = 5
+) -> TLSMaterial:
+    """The serving certificate all replicas share, kept in the Secret ``kaito-webhook-cert``.
+
+    The install ships that Secret empty (``manifests/webhook``), so the manager needs only
+    ``get`` and ``update`` on it: a replica that finds it empty makes a certificate and writes
+    it with the resourceVersion it read. When replicas race, the apiserver takes one write and
+    answers the others 409 Conflict; they re-read and serve the winner's certificate. Only
+    when the Secret is missing does the manager try to create it (the old behaviour, for
+    installs that allow it); without that permission it stops with a message naming it.
+    """
+    for _ in range(attempts):
+        try:
+            secret = await client.get(r.SECRET, CERT_SECRET, namespace)
+        except NotFound:
+            tls, data = _certificate_data(namespace, service)
+            body = {
+                "metadata": {"name": CERT_SECRET, "namespace": namespace},
+                "type": "Opaque",
+                "data": data,
+            }
+            try:
+                await client.create(r.SECRET, body, namespace, field_manager=FIELD_MANAGER)
+            except AlreadyExists:  # another replica created it: read theirs
+                continue
+            except Forbidden as exc:
+                raise CertificateSecretMissing(
+                    f"the webhook certificate Secret {namespace}/{CERT_SECRET} does not exist "
+                    f"and this manager may not create it ({exc.message}); apply the install's "
+                    f"manifests (manifests/webhook ships it empty) or create an empty Secret "
+                    f"{CERT_SECRET} in {namespace}"
+                ) from exc
+            return tls
+        existing = _filled(secret)
+        if existing is not None:
+            return existing
+        tls, data = _certificate_data(namespace, service)
+        # The Secret as read (its resourceVersion included) plus our data: a conditional update.
+        body = {**secret, "data": {**(secret.get("data") or {}), **data}}
+        try:
+            await client.replace(r.SECRET, body, field_manager=FIELD_MANAGER)
+        except Conflict:  # another replica filled it first: re-read and use its certificate
+            continue
+        return tls
+    raise RuntimeError(
+        f"the webhook certificate Secret {namespace}/{CERT_SECRET} kept changing while "
+        f"{attempts} attempts tried to read or fill it"
+    )
 
 
 def _local_address(listen: str) -> str:
