@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 from kaito.api import constants as c  # noqa: E402
 from kaito.api.validation import review  # noqa: E402
 from kaito.api.webhook_config import validating_webhook_configuration  # noqa: E402
+from kaito.presets import default_catalog  # noqa: E402
 from kaito.runtime.client import Client, ClientConfig  # noqa: E402
 from kaito.runtime.errors import ApiError, TransportError  # noqa: E402
 from kaito.runtime.resources import ResourceType  # noqa: E402
@@ -66,6 +67,9 @@ NAMESPACE = "fuzz-webhook"
 BASE_NAME = "fuzz-base"
 WEBHOOK_CONFIG = "kaito-fuzz-webhook.kaito.sh"
 SAMPLE = REPO / "manifests" / "samples" / "workspace-phi-3-mini.yaml"
+CATALOG = default_catalog()
+"""The rules run with the manager's catalog and its default cloud."""
+CLOUD = "azure"
 
 SAMPLES = [
     yaml.safe_load(p.read_text()) for p in sorted((REPO / "manifests/samples").glob("*.yaml"))
@@ -176,7 +180,7 @@ def pure(n: int, seed: int) -> int:
     t0 = time.monotonic()
     for request in inputs:
         try:
-            response = review({"request": request})["response"]
+            response = review({"request": request}, catalog=CATALOG, cloud=CLOUD)["response"]
         except Exception:  # the point: count anything that escapes
             counts["exception"] += 1
             first_exception = first_exception or traceback.format_exc()
@@ -205,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         try:
-            out = json.dumps(review(json.loads(body))).encode()
+            out = json.dumps(review(json.loads(body), catalog=CATALOG, cloud=CLOUD)).encode()
         except Exception:
             _Handler.failures[traceback.format_exc().splitlines()[-1]] += 1
             self.send_response(500)

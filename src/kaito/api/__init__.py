@@ -1,7 +1,7 @@
 """kaito's API: Workspace and NodeClaim types, their wire form, names, catalogs' shapes.
 
-Imports nothing else of kaito's (``kaito.api.validation`` loads the shipped preset
-catalog lazily, on first use, when no catalog is passed in)::
+Imports nothing else of kaito's but ``kaito.contracts`` and ``kaito.urlguard``; the
+validation rules take the preset catalog and the cloud from their caller::
 
     from kaito.api import Workspace, workspace_from_dict, workspace_to_dict
     from kaito.api import constants

@@ -26,6 +26,7 @@ from kaito.api import constants as c
 from kaito.api.validation import review
 from kaito.api.webhook_config import validating_webhook_configuration
 from kaito.controllers.settings import Settings
+from kaito.presets import default_catalog
 from kaito.runtime import resources as r
 from kaito.runtime.certs import TLSMaterial
 from kaito.runtime.client import Client
@@ -39,12 +40,14 @@ FIELD_MANAGER = "kaito-manager"
 
 def admission_handler(settings: Settings) -> Any:
     """The handler the webhook server calls with each AdmissionReview ``request``."""
+    catalog = default_catalog()  # loaded once, the reconciler's catalog (it is cached)
 
     async def validate(request: dict[str, Any]) -> AdmissionResponse:
         answer = review(
             {"request": request},
-            node_auto_provisioning=settings.node_auto_provisioning,
+            catalog=catalog,
             cloud=settings.cloud,
+            node_auto_provisioning=settings.node_auto_provisioning,
             trusted_data_networks=settings.data_networks,
         )["response"]
         warnings = list(answer.get("warnings") or [])

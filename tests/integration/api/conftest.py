@@ -22,11 +22,15 @@ import yaml
 
 from kaito.api.validation import review
 from kaito.api.webhook_config import validating_webhook_configuration
+from kaito.presets import default_catalog
 from kaito.testenv import ControlPlane, certs
 from kaito.testenv.controlplane import free_port
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
+CATALOG = default_catalog()
+"""What the rules are run with: the manager's catalog and default cloud."""
+CLOUD = "azure"
 
 
 def install_crds(plane: ControlPlane) -> None:
@@ -59,7 +63,7 @@ def crds(control_plane: ControlPlane) -> ControlPlane:
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        out = json.dumps(review(json.loads(body))).encode()
+        out = json.dumps(review(json.loads(body), catalog=CATALOG, cloud=CLOUD)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))

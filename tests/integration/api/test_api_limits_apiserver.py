@@ -21,9 +21,13 @@ from kaito.api import constants as c
 from kaito.api import workspace_from_dict
 from kaito.api.validation import validate_create
 from kaito.api.validation.errors import MAX_MESSAGE
+from kaito.presets import default_catalog
 from kaito.testenv import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
+CATALOG = default_catalog()
+"""What the rules are run with: the manager's catalog and default cloud."""
+CLOUD = "azure"
 DENIED = 'admission webhook "validation.workspace.kaito.sh" denied the request: validation failed:'
 
 
@@ -158,7 +162,7 @@ def test_webhook_label_rules_agree_with_the_api_server(
     for key, value in LABEL_CASES:
         doc = _phi3(c.V1BETA1)
         doc["resource"]["labelSelector"] = {"matchLabels": {key: value}}
-        admitted = validate_create(workspace_from_dict(doc)).allowed
+        admitted = validate_create(workspace_from_dict(doc), catalog=CATALOG, cloud=CLOUD).allowed
         cm = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -218,7 +222,7 @@ def test_admitted_adapter_names_make_deployments_the_api_server_accepts(
                 "strength": "0.5",
             }
         ]
-        admitted = validate_create(workspace_from_dict(doc)).allowed
+        admitted = validate_create(workspace_from_dict(doc), catalog=CATALOG, cloud=CLOUD).allowed
         code, out = _create(control_plane, namespace, _deployment(doc))
         assert admitted == (code == 0), f"{name!r}: admitted={admitted}, apiserver: {out}"
 

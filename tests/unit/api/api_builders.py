@@ -1,4 +1,5 @@
-"""Valid Workspace wire dicts to start table tests from, and a helper to edit them."""
+"""Valid Workspace wire dicts to start table tests from, a helper to edit them, and the
+catalog and cloud the rules are run with (the manager's defaults)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import copy
 from typing import Any
 
 from kaito.api import Workspace, workspace_from_dict
+from kaito.presets import default_catalog
+
+CATALOG = default_catalog()
+"""The shipped catalog, the one the manager passes to the rules."""
+CLOUD = "azure"
+"""The manager's default ``--cloud``."""
 
 
 def inference_dict(**resource: Any) -> dict[str, Any]:

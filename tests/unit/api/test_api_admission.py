@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaito.api.validation import review
-from tests.unit.api.api_builders import inference_dict, tuning_dict
+from tests.unit.api.api_builders import CATALOG, CLOUD, inference_dict, tuning_dict
 
 
 def _review(operation: str, obj: Any, old: Any = None, **extra: Any) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def _review(operation: str, obj: Any, old: Any = None, **extra: Any) -> dict[str
 
 
 def test_allowed_create() -> None:
-    out = review(_review("CREATE", inference_dict()))
+    out = review(_review("CREATE", inference_dict()), catalog=CATALOG, cloud=CLOUD)
     assert out == {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -34,7 +34,7 @@ def test_allowed_create() -> None:
 def test_denied_create_carries_knative_message() -> None:
     bad = inference_dict()
     bad["inference"]["preset"]["name"] = "gpt-5"
-    response = review(_review("CREATE", bad))["response"]
+    response = review(_review("CREATE", bad), catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is False
     assert response["status"] == {
         "status": "Failure",
@@ -47,7 +47,7 @@ def test_denied_create_carries_knative_message() -> None:
 
 def test_warnings_on_allowed_tuning() -> None:
     ws = tuning_dict(instanceType="Standard_NC6s_v3")
-    response = review(_review("CREATE", ws))["response"]
+    response = review(_review("CREATE", ws), catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is True
     assert len(response["warnings"]) == 1
     assert "may need up to 72Gi of GPU memory per GPU" in response["warnings"][0]
@@ -56,7 +56,7 @@ def test_warnings_on_allowed_tuning() -> None:
 def test_update_checks_immutability() -> None:
     old = inference_dict()
     new = inference_dict(instanceType="Standard_NC48ads_A100_v4")
-    response = review(_review("UPDATE", new, old))["response"]
+    response = review(_review("UPDATE", new, old), catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is False
     assert response["status"]["message"] == (
         "validation failed: instanceType cannot be changed once set when node auto-provisioning "
@@ -68,18 +68,21 @@ def test_update_with_unchanged_spec_is_allowed() -> None:
     old = inference_dict()
     new = inference_dict()
     new["metadata"]["finalizers"] = ["workspace.finalizer.kaito.sh"]
-    assert review(_review("UPDATE", new, old))["response"]["allowed"] is True
+    assert (
+        review(_review("UPDATE", new, old), catalog=CATALOG, cloud=CLOUD)["response"]["allowed"]
+        is True
+    )
 
 
 def test_bare_request_accepted_too() -> None:
-    out = review(_review("CREATE", inference_dict())["request"])
+    out = review(_review("CREATE", inference_dict())["request"], catalog=CATALOG, cloud=CLOUD)
     assert out["response"]["allowed"] is True
 
 
 def test_undecodable_object_is_denied_with_reason() -> None:
     bad = inference_dict()
     bad["resource"]["count"] = "two"
-    response = review(_review("CREATE", bad))["response"]
+    response = review(_review("CREATE", bad), catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is False
     assert response["status"]["message"] == (
         "validation failed: cannot decode Workspace: "
@@ -88,19 +91,28 @@ def test_undecodable_object_is_denied_with_reason() -> None:
 
 
 def test_other_operations_and_kinds_pass_through() -> None:
-    assert review(_review("DELETE", None))["response"]["allowed"] is True
+    assert (
+        review(_review("DELETE", None), catalog=CATALOG, cloud=CLOUD)["response"]["allowed"] is True
+    )
     other = _review("CREATE", {"garbage": True})
     other["request"]["kind"]["kind"] = "ConfigMap"
-    assert review(other)["response"]["allowed"] is True
+    assert review(other, catalog=CATALOG, cloud=CLOUD)["response"]["allowed"] is True
 
 
 def test_node_auto_provisioning_and_cloud_are_passed_through() -> None:
     ws = inference_dict(instanceType="p4d.24xlarge")
-    assert review(_review("CREATE", ws))["response"]["allowed"] is False
-    assert review(_review("CREATE", ws), cloud="aws")["response"]["allowed"] is True
+    assert (
+        review(_review("CREATE", ws), catalog=CATALOG, cloud=CLOUD)["response"]["allowed"] is False
+    )
+    assert (
+        review(_review("CREATE", ws), catalog=CATALOG, cloud="aws")["response"]["allowed"] is True
+    )
     byo = inference_dict()
     assert (
-        review(_review("CREATE", byo), node_auto_provisioning=False)["response"]["allowed"] is False
+        review(_review("CREATE", byo), catalog=CATALOG, cloud=CLOUD, node_auto_provisioning=False)[
+            "response"
+        ]["allowed"]
+        is False
     )
 
 
@@ -110,7 +122,7 @@ def test_malformed_metadata_is_denied_not_raised() -> None:
         obj = inference_dict()
         obj["metadata"]["annotations"] = bad
         for body in (_review("CREATE", obj), _review("UPDATE", inference_dict(), obj)):
-            response = review(body)["response"]
+            response = review(body, catalog=CATALOG, cloud=CLOUD)["response"]
             assert response["allowed"] is False
             assert response["status"]["message"] == (
                 "validation failed: cannot decode Workspace: "
@@ -118,7 +130,11 @@ def test_malformed_metadata_is_denied_not_raised() -> None:
             )
     obj = inference_dict()
     obj["metadata"]["labels"] = "x"
-    assert "metadata.labels: expected a map of strings" in str(review(_review("CREATE", obj)))
+    assert "metadata.labels: expected a map of strings" in str(
+        review(_review("CREATE", obj), catalog=CATALOG, cloud=CLOUD)
+    )
     obj = inference_dict()
     obj["metadata"]["name"] = 7
-    assert "metadata.name: expected string, got int" in str(review(_review("CREATE", obj)))
+    assert "metadata.name: expected string, got int" in str(
+        review(_review("CREATE", obj), catalog=CATALOG, cloud=CLOUD)
+    )

@@ -12,15 +12,18 @@ from kaito.api import workspace_from_dict
 from kaito.api.validation import review, validate_create, validate_update
 from kaito.api.validation.errors import MAX_MESSAGE
 from tests.unit.api import api_strategies as strat
+from tests.unit.api.api_builders import CATALOG, CLOUD
 
 
 @settings(max_examples=300, deadline=None)
 @given(strat.workspaces)
 def test_validate_create_never_raises(data: dict[str, Any]) -> None:
     ws = workspace_from_dict(data)
-    result = validate_create(ws)
+    result = validate_create(ws, catalog=CATALOG, cloud=CLOUD)
     assert all(isinstance(e, str) and e for e in result.errors)
-    assert validate_create(ws) == result  # deterministic, order included
+    assert (
+        validate_create(ws, catalog=CATALOG, cloud=CLOUD) == result
+    )  # deterministic, order included
     assert len(set(result.errors)) == len(result.errors)
     assert result.allowed == (not result.errors)
     if ws.inference is None and ws.tuning is None:
@@ -70,7 +73,9 @@ json_values = st.recursive(
 )
 def test_review_never_raises(request: dict[str, Any]) -> None:
     out = review(
-        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request},
+        catalog=CATALOG,
+        cloud=CLOUD,
     )
     response = out["response"]
     assert out["kind"] == "AdmissionReview"

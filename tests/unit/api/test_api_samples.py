@@ -9,6 +9,7 @@ import yaml
 
 from kaito.api import workspace_from_dict
 from kaito.api.validation import validate_create
+from tests.unit.api.api_builders import CATALOG, CLOUD
 
 SAMPLES = Path(__file__).parents[3] / "manifests" / "samples"
 # The shared examples sit beside the checkout (../shared), in CI and in development.
@@ -18,7 +19,7 @@ EXAMPLES = Path(__file__).parents[3].parent / "shared" / "examples"
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_sample_is_valid(path: Path) -> None:
     ws = workspace_from_dict(yaml.safe_load(path.read_text()))
-    assert validate_create(ws).errors == []
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_samples_cover_both_versions_and_a_template() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from kaito.api import workspace_from_dict, workspace_to_dict
 from kaito.api.validation import validate_create
-from tests.unit.api.api_builders import edited, inference_dict, tuning_dict
+from tests.unit.api.api_builders import CATALOG, CLOUD, edited, inference_dict, tuning_dict
 
 INF = inference_dict()
 TUN = tuning_dict()
@@ -450,7 +450,7 @@ def test_create_rule(base: dict[str, Any], edits: list[tuple[str, Any]], expecte
     data = base
     for path, value in edits:
         data = workspace_to_dict(edited(data, path, value))
-    result = validate_create(workspace_from_dict(data))
+    result = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD)
     assert not result.allowed
     if expected.endswith("Supported SKUs: "):
         assert any(e.startswith(expected) for e in result.errors), result.errors
@@ -460,12 +460,14 @@ def test_create_rule(base: dict[str, Any], edits: list[tuple[str, Any]], expecte
 
 
 def test_valid_bases_pass() -> None:
-    assert validate_create(workspace_from_dict(INF)).errors == []
-    assert validate_create(workspace_from_dict(TUN)).errors == []
+    assert validate_create(workspace_from_dict(INF), catalog=CATALOG, cloud=CLOUD).errors == []
+    assert validate_create(workspace_from_dict(TUN), catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_unknown_sku_lists_supported_skus_sorted() -> None:
-    result = validate_create(edited(INF, "resource.instanceType", "Standard_E4s_v5"))
+    result = validate_create(
+        edited(INF, "resource.instanceType", "Standard_E4s_v5"), catalog=CATALOG, cloud=CLOUD
+    )
     (error,) = result.errors
     listed = error.split("Supported SKUs: ", 1)[1].rsplit(": resource.instanceType", 1)[0]
     names = listed.split(", ")
@@ -475,19 +477,24 @@ def test_unknown_sku_lists_supported_skus_sorted() -> None:
 
 @pytest.mark.parametrize("sku", ["Standard_NC999_v9", "Standard_D999s_v9", "standard_nd1000"])
 def test_unknown_azure_n_and_d_series_pass(sku: str) -> None:
-    assert validate_create(edited(INF, "resource.instanceType", sku)).errors == []
+    assert (
+        validate_create(
+            edited(INF, "resource.instanceType", sku), catalog=CATALOG, cloud=CLOUD
+        ).errors
+        == []
+    )
 
 
 def test_unknown_n_series_rejected_on_aws() -> None:
     ws = edited(INF, "resource.instanceType", "Standard_NC999_v9")
-    (error,) = validate_create(ws, cloud="aws").errors
+    (error,) = validate_create(ws, catalog=CATALOG, cloud="aws").errors
     assert error.startswith("invalid value: Unsupported instance type Standard_NC999_v9.")
     assert "p4d.24xlarge" in error
 
 
 def test_aws_sku_checked_for_memory() -> None:
     ws = edited(INF, "resource.instanceType", "g4ad.xlarge")
-    assert validate_create(ws, cloud="aws").errors == [
+    assert validate_create(ws, catalog=CATALOG, cloud="aws").errors == [
         "invalid value: Insufficient total GPU memory: Instance type g4ad.xlarge has a total of "
         "8Gi, but preset phi-3-mini-4k-instruct requires at least 9Gi: resource.instanceType"
     ]
@@ -495,25 +502,25 @@ def test_aws_sku_checked_for_memory() -> None:
 
 def test_sku_lookup_is_case_insensitive_and_message_keeps_user_spelling() -> None:
     ws = edited(INF, "resource.instanceType", "standard_nv6")
-    (error,) = validate_create(ws).errors
+    (error,) = validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors
     assert "Instance type standard_nv6 has a total of 8Gi" in error
 
 
 def test_count_multiplies_gpus_and_memory() -> None:
     ws = edited(inference_dict(count=2), "resource.instanceType", "Standard_NV12s_v3")
     # 2 x 8Gi = 16Gi >= 9Gi for phi-3-mini
-    assert validate_create(ws).errors == []
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []
     ws = edited(inference_dict(count=2), "inference.preset.name", "falcon-40b")
     # 2 nodes x 1 A100 = 2 GPUs, 160Gi >= 90Gi
-    assert validate_create(ws).errors == []
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_bypass_annotation_skips_gpu_checks() -> None:
     base = edited(INF, "resource.instanceType", "Standard_NC6")
-    assert not validate_create(base).allowed
+    assert not validate_create(base, catalog=CATALOG, cloud=CLOUD).allowed
     data = inference_dict(instanceType="Standard_NC6")
     data["metadata"]["annotations"] = {"kaito.sh/bypass-resource-checks": ""}
-    assert validate_create(workspace_from_dict(data)).errors == []
+    assert validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_per_gpu_memory_rule() -> None:
@@ -556,7 +563,7 @@ def test_per_gpu_memory_rule() -> None:
     ws = edited(
         inference_dict(instanceType="Standard_NC12s_v3"), "inference.preset.name", "big-layers"
     )
-    assert validate_create(ws, catalog=Catalog()).errors == [
+    assert validate_create(ws, cloud=CLOUD, catalog=Catalog()).errors == [
         "invalid value: Insufficient per GPU memory: Instance type Standard_NC12s_v3 provides "
         "16Gi per GPU, but preset big-layers requires at least 20Gi per GPU: resource.instanceType"
     ]
@@ -566,19 +573,19 @@ def test_multinode_transformers() -> None:
     data = inference_dict(instanceType="Standard_ND96isr_H100_v5", count=2)
     data["inference"]["preset"]["name"] = "deepseek-r1-0528"
     data["metadata"]["annotations"] = {"kaito.sh/runtime": "transformers"}
-    errors = validate_create(workspace_from_dict(data)).errors
+    errors = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
     assert errors == [
         "Multi-node distributed inference is not supported with Huggingface Transformers "
         "runtime: resource"
     ]
     data["metadata"]["annotations"] = {"kaito.sh/runtime": "vllm"}
-    assert validate_create(workspace_from_dict(data)).errors == []
+    assert validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_vllm_needs_volta() -> None:
     data = inference_dict(instanceType="Standard_NV12s_v3", count=2)
     data["metadata"]["annotations"] = {"kaito.sh/runtime": "vllm"}
-    (error,) = validate_create(workspace_from_dict(data)).errors
+    (error,) = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
     assert "on the vllm runtime needs compute capability 7.0 or newer" in error
     assert "NVIDIA M60 GPUs (CUDA compute capability 5.2)" in error
 
@@ -586,29 +593,33 @@ def test_vllm_needs_volta() -> None:
 def test_template_workspace_skips_preset_checks() -> None:
     data = inference_dict(instanceType="Standard_NC6")
     data["inference"] = {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}
-    assert validate_create(workspace_from_dict(data)).errors == []
+    assert validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors == []
 
 
 def test_byo_mode() -> None:
     ws = workspace_from_dict(INF)
-    assert validate_create(ws, node_auto_provisioning=False).errors == [
+    assert validate_create(
+        ws, catalog=CATALOG, cloud=CLOUD, node_auto_provisioning=False
+    ).errors == [
         "invalid value: instanceType must be empty when node auto-provisioning is disabled "
         "(BYO scenario): resource.instanceType"
     ]
     ws = edited(INF, "resource.instanceType", ...)
-    assert validate_create(ws, node_auto_provisioning=False).errors == []
+    assert (
+        validate_create(ws, catalog=CATALOG, cloud=CLOUD, node_auto_provisioning=False).errors == []
+    )
     byo = inference_dict()
     del byo["resource"]["instanceType"]
     ws = edited(byo, "resource.partition", {"mode": "mig"})
-    assert validate_create(ws, node_auto_provisioning=False).errors == [
-        "MIG support is not enabled, set feature gate enableMIG=true: resource.partition"
-    ]
+    assert validate_create(
+        ws, catalog=CATALOG, cloud=CLOUD, node_auto_provisioning=False
+    ).errors == ["MIG support is not enabled, set feature gate enableMIG=true: resource.partition"]
 
 
 def test_errors_merged_and_sorted_like_knative() -> None:
     data = inference_dict(instanceType="Standard_NC6")
     data["inference"]["preset"]["name"] = "falcon-40b"
-    errors = validate_create(workspace_from_dict(data)).errors
+    errors = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
     assert errors == sorted(errors)
     assert len(errors) == 3
     assert all(e.endswith(": resource.instanceType") for e in errors)
@@ -616,19 +627,19 @@ def test_errors_merged_and_sorted_like_knative() -> None:
 
 def test_tuning_never_rejected_for_gpu_memory_but_warned() -> None:
     ws = edited(TUN, "resource.instanceType", "Standard_NC6s_v3")
-    result = validate_create(ws)
+    result = validate_create(ws, catalog=CATALOG, cloud=CLOUD)
     assert result.errors == []
     assert result.warnings == [
         "Tuning preset phi-3-mini-4k-instruct with method qlora may need up to 72Gi of GPU "
         "memory per GPU, but instance type Standard_NC6s_v3 provides 16Gi per GPU; the tuning "
         "job may run out of GPU memory (qlora and a smaller batch size use less)"
     ]
-    assert validate_create(workspace_from_dict(TUN)).warnings == []
+    assert validate_create(workspace_from_dict(TUN), catalog=CATALOG, cloud=CLOUD).warnings == []
 
 
 def test_tuning_warns_for_too_few_gpus() -> None:
     ws = edited(TUN, "tuning.preset.name", "falcon-40b")
-    result = validate_create(ws)
+    result = validate_create(ws, catalog=CATALOG, cloud=CLOUD)
     assert result.errors == []
     assert result.warnings == [
         "Tuning preset falcon-40b needs 2 GPUs, but instance type Standard_NC24ads_A100_v4 "
@@ -637,12 +648,20 @@ def test_tuning_warns_for_too_few_gpus() -> None:
 
 
 def test_tuning_method_is_case_insensitive() -> None:
-    assert validate_create(edited(TUN, "tuning.method", "QLoRA")).errors == []
+    assert (
+        validate_create(edited(TUN, "tuning.method", "QLoRA"), catalog=CATALOG, cloud=CLOUD).errors
+        == []
+    )
 
 
 def test_preset_names_are_case_insensitive() -> None:
     assert (
-        validate_create(edited(INF, "inference.preset.name", "Phi-3-Mini-4K-Instruct")).errors == []
+        validate_create(
+            edited(INF, "inference.preset.name", "Phi-3-Mini-4K-Instruct"),
+            catalog=CATALOG,
+            cloud=CLOUD,
+        ).errors
+        == []
     )
 
 
@@ -655,7 +674,9 @@ def test_warnings_fit_the_api_server_limit() -> None:
         for sku in presets.sku_names():
             data = tuning_dict(instanceType=sku)
             data["tuning"]["preset"]["name"] = tuning.name
-            for warning in validate_create(workspace_from_dict(data)).warnings:
+            for warning in validate_create(
+                workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD
+            ).warnings:
                 seen += 1
                 assert len(warning) <= 256, warning
     assert seen > 50

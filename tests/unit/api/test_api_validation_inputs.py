@@ -26,7 +26,7 @@ from kaito.api.validation.names import (
     label_key_errors,
     label_value_errors,
 )
-from tests.unit.api.api_builders import inference_dict, tuning_dict
+from tests.unit.api.api_builders import CATALOG, CLOUD, inference_dict, tuning_dict
 
 API_SRC = Path(__file__).parents[3] / "src" / "kaito" / "api"
 
@@ -50,7 +50,7 @@ def _with_selector(selector: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(data: dict[str, Any]) -> list[str]:
-    return validate_create(workspace_from_dict(data)).errors
+    return validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
 
 
 # --- label keys and values ------------------------------------------------------------------
@@ -413,7 +413,7 @@ def test_runtime_cannot_change_on_update(before: str | None, after: str | None) 
     old, new = _annotated(before), _annotated(after)
     assert validate_update(workspace_from_dict(old), workspace_from_dict(new)).errors == [IMMUTABLE]
     request = {"operation": "UPDATE", "object": new, "oldObject": old}
-    response = review({"request": request})["response"]
+    response = review({"request": request}, catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is False
     assert response["status"]["message"] == f"validation failed: {IMMUTABLE}"
 

@@ -18,7 +18,7 @@ from kaito.api import workspace_from_dict
 from kaito.api.crds import workspace_crd
 from kaito.api.validation import review, validate_create, validate_update
 from kaito.api.validation.errors import MAX_MESSAGE, MAX_QUOTED, capped_message
-from tests.unit.api.api_builders import inference_dict, tuning_dict
+from tests.unit.api.api_builders import CATALOG, CLOUD, inference_dict, tuning_dict
 
 CAP_HINT = "a cluster operator can raise it with the manager flag --max-nodes-per-workspace"
 
@@ -78,7 +78,7 @@ def test_default_cap_is_below_the_crd_ceiling() -> None:
 @pytest.mark.parametrize("bypass", [False, True], ids=["plain", "bypass-annotation"])
 def test_huge_count_refused_with_the_limit_and_the_flag(bypass: bool) -> None:
     ws = workspace_from_dict(_phi3_v1alpha1(100000, bypass=bypass))
-    assert validate_create(ws).errors == [
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == [
         "invalid value: count 100000 exceeds the limit of 32 nodes per Workspace; "
         f"{CAP_HINT}: resource.count"
     ]
@@ -86,16 +86,18 @@ def test_huge_count_refused_with_the_limit_and_the_flag(bypass: bool) -> None:
 
 def test_cap_is_inclusive_and_configurable() -> None:
     at_cap = workspace_from_dict(_phi3_v1alpha1(c.DEFAULT_MAX_NODE_COUNT))
-    assert validate_create(at_cap).errors == []
+    assert validate_create(at_cap, catalog=CATALOG, cloud=CLOUD).errors == []
     over = workspace_from_dict(_phi3_v1alpha1(c.DEFAULT_MAX_NODE_COUNT + 1, bypass=True))
-    assert not validate_create(over).allowed
-    assert validate_create(over, max_node_count=64).errors == []
-    (error,) = validate_create(at_cap, max_node_count=4).errors
+    assert not validate_create(over, catalog=CATALOG, cloud=CLOUD).allowed
+    assert validate_create(over, catalog=CATALOG, cloud=CLOUD, max_node_count=64).errors == []
+    (error,) = validate_create(at_cap, catalog=CATALOG, cloud=CLOUD, max_node_count=4).errors
     assert "count 32 exceeds the limit of 4 nodes per Workspace" in error
 
 
 def test_cap_applies_to_tuning_too() -> None:
-    errors = validate_create(workspace_from_dict(tuning_dict(count=500))).errors
+    errors = validate_create(
+        workspace_from_dict(tuning_dict(count=500)), catalog=CATALOG, cloud=CLOUD
+    ).errors
     assert (
         f"invalid value: count 500 exceeds the limit of 32 nodes per Workspace; {CAP_HINT}: "
         "resource.count"
@@ -104,10 +106,12 @@ def test_cap_applies_to_tuning_too() -> None:
 
 def test_review_takes_the_cap() -> None:
     body = _request("CREATE", _phi3_v1alpha1(40, bypass=True))
-    denied = review(body)["response"]
+    denied = review(body, catalog=CATALOG, cloud=CLOUD)["response"]
     assert denied["allowed"] is False
     assert "count 40 exceeds the limit of 32 nodes per Workspace" in denied["status"]["message"]
-    assert review(body, max_node_count=40)["response"]["allowed"] is True
+    assert (
+        review(body, catalog=CATALOG, cloud=CLOUD, max_node_count=40)["response"]["allowed"] is True
+    )
 
 
 def test_update_that_changes_the_count_beyond_the_cap_is_refused() -> None:
@@ -120,8 +124,11 @@ def test_update_that_changes_the_count_beyond_the_cap_is_refused() -> None:
         f"{CAP_HINT}: resource.count"
     ]
     body = _request("UPDATE", new, old)
-    assert review(body)["response"]["allowed"] is False
-    assert review(body, max_node_count=100000)["response"]["allowed"] is True
+    assert review(body, catalog=CATALOG, cloud=CLOUD)["response"]["allowed"] is False
+    assert (
+        review(body, catalog=CATALOG, cloud=CLOUD, max_node_count=100000)["response"]["allowed"]
+        is True
+    )
 
 
 def test_update_leaving_a_count_above_a_lowered_cap_alone_is_allowed() -> None:
@@ -136,11 +143,13 @@ def test_update_leaving_a_count_above_a_lowered_cap_alone_is_allowed() -> None:
 def test_a_cap_below_one_is_a_caller_error(cap: int) -> None:
     ws = workspace_from_dict(inference_dict())
     with pytest.raises(ValueError, match="max_node_count must be at least 1"):
-        validate_create(ws, max_node_count=cap)
+        validate_create(ws, catalog=CATALOG, cloud=CLOUD, max_node_count=cap)
     with pytest.raises(ValueError, match="max_node_count must be at least 1"):
         validate_update(ws, ws, max_node_count=cap)
     with pytest.raises(ValueError, match="max_node_count must be at least 1"):
-        review(_request("CREATE", inference_dict()), max_node_count=cap)
+        review(
+            _request("CREATE", inference_dict()), catalog=CATALOG, cloud=CLOUD, max_node_count=cap
+        )
 
 
 # --- the real reason first --------------------------------------------------------------
@@ -149,10 +158,12 @@ def test_a_cap_below_one_is_a_caller_error(cap: int) -> None:
 @pytest.mark.parametrize("count", [-1, 0])
 def test_invalid_count_is_the_only_reason_not_derived_gpu_errors(count: int) -> None:
     ws = workspace_from_dict(inference_dict(count=count))
-    assert validate_create(ws).errors == [
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == [
         f"invalid value: count must be at least 1, got {count}: resource.count"
     ]
-    response = review(_request("CREATE", inference_dict(count=count)))["response"]
+    response = review(
+        _request("CREATE", inference_dict(count=count)), catalog=CATALOG, cloud=CLOUD
+    )["response"]
     assert response["status"]["message"] == (
         f"validation failed: invalid value: count must be at least 1, got {count}: resource.count"
     )
@@ -160,7 +171,7 @@ def test_invalid_count_is_the_only_reason_not_derived_gpu_errors(count: int) -> 
 
 def test_count_independent_gpu_checks_still_run_with_an_invalid_count() -> None:
     data = inference_dict(count=-1, instanceType="Standard_NC6")
-    errors = validate_create(workspace_from_dict(data)).errors
+    errors = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
     assert "invalid value: count must be at least 1, got -1: resource.count" in errors
     assert any("NVIDIA K80 GPUs (CUDA compute capability 3.7)" in e for e in errors)
     assert not any("provides -1" in e or "total of -" in e for e in errors)
@@ -169,7 +180,7 @@ def test_count_independent_gpu_checks_still_run_with_an_invalid_count() -> None:
 def test_tuning_with_invalid_count_gets_no_gpu_count_warning() -> None:
     data = tuning_dict(count=-1)
     data["tuning"]["preset"]["name"] = "falcon-40b"
-    result = validate_create(workspace_from_dict(data))
+    result = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD)
     assert result.errors == ["invalid value: count must be at least 1, got -1: resource.count"]
     assert not any("provides -1" in w for w in result.warnings)
 
@@ -187,13 +198,17 @@ def _long_duplicate_adapters() -> dict[str, Any]:
 
 
 def test_duplicate_adapter_denial_is_capped() -> None:
-    response = review(_request("CREATE", _long_duplicate_adapters()))["response"]
+    response = review(_request("CREATE", _long_duplicate_adapters()), catalog=CATALOG, cloud=CLOUD)[
+        "response"
+    ]
     message = response["status"]["message"]
     assert response["allowed"] is False
     assert message.startswith("validation failed: ")
     assert len(message.encode()) <= MAX_MESSAGE  # was 10 KB and more, growing with the names
     # The duplicate message repeats the name cut to MAX_QUOTED characters.
-    errors = validate_create(workspace_from_dict(_long_duplicate_adapters())).errors
+    errors = validate_create(
+        workspace_from_dict(_long_duplicate_adapters()), catalog=CATALOG, cloud=CLOUD
+    ).errors
     duplicate = next(e for e in errors if e.startswith("Duplicate adapter source name found: "))
     assert "x" * MAX_QUOTED + "..." in duplicate
     assert "x" * (MAX_QUOTED + 1) not in duplicate
@@ -212,7 +227,11 @@ def test_values_quoted_in_messages_are_shortened() -> None:
         for key in rest[:-1]:
             node = node[key]
         node[rest[-1]] = long
-        (error,) = (e for e in validate_create(workspace_from_dict(data)).errors if start in e)
+        (error,) = (
+            e
+            for e in validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
+            if start in e
+        )
         assert "q" * MAX_QUOTED + "..." in error
         assert "q" * (MAX_QUOTED + 1) not in error
     data = inference_dict()
@@ -226,21 +245,23 @@ def test_values_quoted_in_messages_are_shortened() -> None:
         {"source": {"name": "a1", "image": "registry.example.com/a:1"}, "strength": long}
     ]
     data["resource"]["labelSelector"]["matchLabels"]["k"] = long
-    errors = validate_create(workspace_from_dict(data)).errors
+    errors = validate_create(workspace_from_dict(data), catalog=CATALOG, cloud=CLOUD).errors
     assert len(errors) >= 6
     for error in errors:
         assert "q" * (MAX_QUOTED + 1) not in error, error
     tuning = tuning_dict()
     tuning["tuning"]["method"] = long
     tuning["tuning"]["preset"]["name"] = long
-    for error in validate_create(workspace_from_dict(tuning)).errors:
+    for error in validate_create(workspace_from_dict(tuning), catalog=CATALOG, cloud=CLOUD).errors:
         assert "q" * (MAX_QUOTED + 1) not in error, error
 
 
 def test_undecodable_body_message_is_bounded() -> None:
     data = inference_dict()
     data["resource"]["count"] = "9" * 100000
-    message = review(_request("CREATE", data))["response"]["status"]["message"]
+    message = review(_request("CREATE", data), catalog=CATALOG, cloud=CLOUD)["response"]["status"][
+        "message"
+    ]
     assert message.startswith("validation failed: cannot decode Workspace: resource.count")
     assert len(message.encode()) <= MAX_MESSAGE
 
@@ -277,7 +298,7 @@ def test_every_message_is_bounded_for_the_worst_objects() -> None:
         for _ in range(c.MAX_ADAPTERS)
     ]
     data["inference"]["template"] = {"spec": {"containers": [{"name": "Bad"}] * 200}}
-    response = review(_request("CREATE", data))["response"]
+    response = review(_request("CREATE", data), catalog=CATALOG, cloud=CLOUD)["response"]
     assert response["allowed"] is False
     message = response["status"]["message"]
     assert len(message.encode()) <= MAX_MESSAGE

@@ -29,9 +29,9 @@ MAX_WARNINGS = 20
 def review(
     admission_review: Mapping[str, Any],
     *,
+    catalog: Catalog,
+    cloud: str,
     node_auto_provisioning: bool = True,
-    cloud: str = "azure",
-    catalog: Catalog | None = None,
     trusted_data_networks: tuple[Network, ...] = (),
     max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
 ) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def _decide(
     request: Mapping[str, Any],
     nap: bool,
     cloud: str,
-    catalog: Catalog | None,
+    catalog: Catalog,
     trusted: tuple[Network, ...],
     max_nodes: int,
 ) -> ValidationResult:

@@ -37,32 +37,27 @@ from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspa
 from kaito.urlguard import Network
 
 
-def default_catalog() -> Catalog:
-    """The shipped catalog. Imported lazily: ``kaito.presets`` depends on ``kaito.api``."""
-    from kaito.presets import default_catalog as load
-
-    return load()
-
-
 def validate_create(
     ws: Workspace,
     *,
+    catalog: Catalog,
+    cloud: str,
     node_auto_provisioning: bool = True,
-    cloud: str = "azure",
-    catalog: Catalog | None = None,
     trusted_data_networks: tuple[Network, ...] = (),
     max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
 ) -> ValidationResult:
     """Every create-time rule; errors in upstream's words, warnings for kubectl.
 
     ``node_auto_provisioning=False`` is the BYO-nodes mode (``instanceType`` must be
-    empty and no SKU checks apply). ``cloud`` picks the SKU table (azure, aws, arc).
+    empty and no SKU checks apply). ``catalog`` holds the presets and SKU tables (the
+    caller's, e.g. ``kaito.presets.default_catalog()``: this package never loads one) and
+    ``cloud`` picks the SKU table (azure, aws, arc); both are required, so admission and
+    the reconciler cannot judge against different tables by omission.
     ``trusted_data_networks`` are private networks tuning input URLs may name.
     ``max_node_count`` is the manager's cap on ``resource.count`` (its
     ``--max-nodes-per-workspace`` flag); ``kaito.sh/bypass-resource-checks`` does not lift it.
     """
     check_max_node_count(max_node_count)
-    cat = catalog if catalog is not None else default_catalog()
     out = Collector()
     if ws.name:
         for msg in dns1123_label_errors(ws.name):
@@ -75,12 +70,12 @@ def validate_create(
     count_valid = check_count(out, ws.resource, max_node_count)
     _check_annotations(out, ws)
     check_label_selector(out, ws.resource.label_selector, "resource.labelSelector")
-    sku = lookup_sku(out, ws, cloud, cat) if node_auto_provisioning else None
+    sku = lookup_sku(out, ws, cloud, catalog) if node_auto_provisioning else None
     if ws.inference is not None:
         _check_partition(out, ws, node_auto_provisioning)
-        _check_inference(out, ws, ws.inference, sku, cat, count_valid)
+        _check_inference(out, ws, ws.inference, sku, catalog, count_valid)
     if ws.tuning is not None:
-        _check_tuning(out, ws, ws.tuning, sku, cat, trusted_data_networks, count_valid)
+        _check_tuning(out, ws, ws.tuning, sku, catalog, trusted_data_networks, count_valid)
     return out.result()
 
 
