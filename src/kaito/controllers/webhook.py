@@ -49,6 +49,7 @@ def admission_handler(settings: Settings) -> Any:
             cloud=settings.cloud,
             node_auto_provisioning=settings.node_auto_provisioning,
             trusted_data_networks=settings.data_networks,
+            max_node_count=settings.max_nodes_per_workspace,
         )["response"]
         warnings = list(answer.get("warnings") or [])
         if answer["allowed"]:
