@@ -27,6 +27,7 @@ def test_manifest_matches_helper() -> None:
     assert service["spec"]["ports"][0]["port"] == webhook["clientConfig"]["service"]["port"]
     kustomization = yaml.safe_load((WEBHOOK_DIR / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == [
+        "certificate-secret.yaml",  # shipped empty, filled by the first manager replica
         "service.yaml",
         "validating-webhook-configuration.yaml",
     ]
