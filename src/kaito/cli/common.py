@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kaito.runtime.events import EventRecorder
     from kaito.runtime.manager import Manager
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
@@ -47,6 +48,13 @@ def add_manager_flags(parser: argparse.ArgumentParser, *, lease_name: str) -> No
     parser.add_argument("--leader-election-id", default=lease_name, help="Lease name")
     parser.add_argument("--kube-client-qps", type=float, default=30.0)
     parser.add_argument("--kube-client-burst", type=int, default=50)
+    parser.add_argument(
+        "--event-qps",
+        type=float,
+        default=5.0,
+        help="requests per second of the separate API client that writes Events",
+    )
+    parser.add_argument("--event-burst", type=int, default=25, help="burst of the Event client")
     parser.add_argument(
         "--sync-period", default="10h", help="resync every cached object this often (e.g. 10h)"
     )
@@ -89,6 +97,36 @@ async def build_manager(args: argparse.Namespace) -> Manager:
         health_address=_address(args.health_probe_bind_address),
         sync_period=args.sync_period,
     )
+
+
+async def build_event_recorder(
+    args: argparse.Namespace, manager: Manager, component: str
+) -> EventRecorder:
+    """An Event recorder that writes off the reconcile path: its own API client (same
+    kubeconfig or service account, its own ``--event-qps``/``--event-burst``, so Events never
+    spend the reconcile client's budget) and a runnable on every replica that writes the queued
+    Events, flushes on shutdown, then closes that client."""
+    from kaito.runtime.client import Client, ClientConfig
+    from kaito.runtime.events import EventRecorder
+
+    events_client = await Client.from_environment(
+        args.kubeconfig,
+        config=ClientConfig(
+            qps=getattr(args, "event_qps", 5.0),
+            burst=getattr(args, "event_burst", 25),
+            user_agent="kaito-events",
+        ),
+    )
+    recorder = EventRecorder(events_client, component)
+
+    async def write_events() -> None:
+        try:
+            await recorder.run()
+        finally:
+            await events_client.close()
+
+    manager.add_runnable(write_events)
+    return recorder
 
 
 async def run_manager(

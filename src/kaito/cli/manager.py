@@ -13,6 +13,7 @@ import sys
 
 from kaito.cli.common import (
     add_manager_flags,
+    build_event_recorder,
     build_manager,
     configure_logging,
     parse_duration,
@@ -51,13 +52,12 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.controllers.webhook import register_webhook
     from kaito.controllers.workspace import WorkspaceReconciler
     from kaito.presets import default_catalog
-    from kaito.runtime.events import EventRecorder
     from kaito.runtime.metrics import registry
 
     manager = await build_manager(args)
     settings = settings_from_args(args)
     catalog = default_catalog()
-    recorder = EventRecorder(manager.client, component="kaito-workspace")
+    recorder = await build_event_recorder(args, manager, component="kaito-workspace")
     reconciler = WorkspaceReconciler(
         manager.client, manager.cache, settings=settings, catalog=catalog, recorder=recorder
     )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kaito.cli.common import (
     add_manager_flags,
+    build_event_recorder,
     build_manager,
     configure_logging,
     default_local_image_cache,
@@ -162,11 +163,10 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.provisioner.gc import GarbageCollector
     from kaito.provisioner.nodeclaim import NodeClaimReconciler
     from kaito.provisioner.setup import nodeclaim_controller
-    from kaito.runtime.events import EventRecorder
 
     manager = await build_manager(args)
     provider = await _provider(args, manager.client)
-    recorder = EventRecorder(manager.client, component="kaito-provisioner")
+    recorder = await build_event_recorder(args, manager, component="kaito-provisioner")
     reconciler = NodeClaimReconciler(manager.client, manager.cache, provider, recorder=recorder)
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
     collector = GarbageCollector(manager.client, provider, interval=args.gc_interval)

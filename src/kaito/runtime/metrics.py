@@ -170,6 +170,31 @@ leader_election_slowpath = Counter(
 )
 
 
+events_written = Counter(
+    "kaito_events_written_total",
+    "Kubernetes Events created (POST) by the event recorder",
+    ["component"],
+    registry=registry,
+)
+events_patched = Counter(
+    "kaito_events_patched_total",
+    "Existing Kubernetes Events updated with a higher count (PATCH) by the event recorder",
+    ["component"],
+    registry=registry,
+)
+events_dropped = Counter(
+    "kaito_events_dropped_total",
+    "Event occurrences not written when they happened. reason: buffer_full (the recorder's "
+    "buffer was full), spam_filtered (the per-object spam filter held the write back; a later "
+    "write of the same Event still counts it), write_failed (the API refused the write or "
+    "could not be reached), shutdown (still unwritten when the flush on shutdown ran out of "
+    "time)",
+    ["component", "reason"],
+    registry=registry,
+)
+EVENT_DROP_REASONS = ("buffer_full", "spam_filtered", "write_failed", "shutdown")
+
+
 def init_controller_metrics(controller: str, workers: int) -> None:
     """Create every series of a controller at zero, as controller-runtime's ``initMetrics``."""
     for result in RESULTS:

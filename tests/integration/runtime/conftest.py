@@ -95,6 +95,10 @@ class Proxy:
         """Stop moving bytes (and closes) in both directions; connections stay open."""
         self._open.clear()
 
+    def thaw(self) -> None:
+        """Let the held bytes through again; frozen connections carry on."""
+        self._open.set()
+
     def sever(self) -> None:
         """Cut every connection and let new ones through."""
         for writer in list(self._writers):
