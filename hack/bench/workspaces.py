@@ -19,11 +19,12 @@ the same empty cluster:
 
 Reported: time to all ready (and the operator/baseline ratio), API writes per workspace
 (``rest_client_requests_total`` of manager and provisioner, POST/PUT/PATCH/DELETE),
-reconciles per workspace, reconcile p50/p99 (interpolated from
-``controller_runtime_reconcile_time_seconds`` buckets the way ``histogram_quantile`` does),
-the manager's peak RSS (VmHWM) and CPU seconds, and the CPU each component burnt, so a
-saturated component is visible. Every process started here is stopped on exit, Ctrl-C
-included. Never part of the test run.
+reconciles (and writes) in the ``--idle`` seconds after everything is ready (0 is the
+target: a settled Workspace needs no work), reconciles per workspace, reconcile p50/p99
+(interpolated from ``controller_runtime_reconcile_time_seconds`` buckets the way
+``histogram_quantile`` does), the manager's peak RSS (VmHWM) and CPU seconds, and the CPU
+each component burnt, so a saturated component is visible. Every process started here is
+stopped on exit, Ctrl-C included. Never part of the test run.
 
     .venv/bin/python hack/bench/workspaces.py --n 100
     .venv/bin/python hack/bench/workspaces.py --n 1000 [--qps 30] [--skip-baseline]
@@ -375,7 +376,7 @@ async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any
 
 
 async def operator(
-    plane: ControlPlane, n: int, timeout: float, procs: list[KaitoProcess]
+    plane: ControlPlane, n: int, timeout: float, procs: list[KaitoProcess], idle: float = 60.0
 ) -> dict[str, Any]:
     manager, provisioner = procs
     pids = {**plane.pids, "manager": manager.proc.pid, "provisioner": provisioner.proc.pid}
@@ -402,7 +403,13 @@ async def operator(
         await client.close()
     await asyncio.sleep(2)  # let the last status writes land in the counters
     after = {p.name: delta(p.metrics(), before[p.name]) for p in procs}
+    # Steady state: everything is ready, nothing changes; count what the operator still does.
+    settled = {p.name: p.metrics() for p in procs}
+    await asyncio.sleep(idle)
+    quiet = {p.name: delta(p.metrics(), settled[p.name]) for p in procs}
     return {
+        "idle_seconds": idle,
+        "idle": quiet,
         "seconds": seconds,
         "ready": ready,
         "create_seconds": created,
@@ -482,6 +489,13 @@ def report(n: int, base: dict[str, Any] | None, op: dict[str, Any], qps: str) ->
         f"{op['apiserver_hwm_kib'] / 1024:.0f} MiB"
     )
     print("  operator CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in op["cpu"].items()))
+    idle_parts = []
+    for name, samples in op["idle"].items():
+        controller = "workspace" if name == "manager" else "nodeclaim"
+        reconciles = total(samples, "controller_runtime_reconcile_total", controller=controller)
+        writes = sum(total(samples, "rest_client_requests_total", method=m) for m in WRITE_METHODS)
+        idle_parts.append(f"{name} {reconciles:.0f} reconciles, {writes:.0f} writes")
+    print(f"idle {op['idle_seconds']:.0f} s after all ready: " + "; ".join(idle_parts))
     own = resource.getrusage(resource.RUSAGE_SELF)
     print(f"  this script: {own.ru_utime + own.ru_stime:.1f} CPU s (creates and polls)")
 
@@ -503,6 +517,12 @@ def main() -> int:
         "--profile-manager", type=Path, help="run the manager under cProfile, stats to this file"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=60.0,
+        help="seconds to watch the settled operator after all are ready (reconciles, writes)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)
@@ -543,7 +563,7 @@ def main() -> int:
         )
         for p in procs:
             p.wait_ready()
-        op = asyncio.run(operator(plane, args.n, args.timeout, procs))
+        op = asyncio.run(operator(plane, args.n, args.timeout, procs, args.idle))
         report(
             args.n,
             base,
