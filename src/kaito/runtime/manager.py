@@ -144,6 +144,8 @@ class Manager:
         tasks += [asyncio.ensure_future(r()) for r, needs_leader in self._runnables if needs_leader]
         if self.elector is not None:
             tasks.append(asyncio.ensure_future(self.elector.hold()))
+        if not tasks:  # nothing needs leadership: lead (elected stays set) until stopped
+            tasks.append(asyncio.ensure_future(asyncio.Event().wait()))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:

@@ -224,3 +224,24 @@ async def test_cache_sync_timeout_fails_clearly(client: Client, namespace: str) 
     manager.add(controller.for_(missing, namespace=namespace))
     with pytest.raises(Exception, match=r"timed out after 1\.5s waiting for the Nothing cache"):
         await asyncio.wait_for(manager.run(handle_signals=False), 30)
+
+
+async def test_a_manager_with_only_unelected_runnables_runs_them_until_stopped(
+    client: Client,
+) -> None:
+    """No controllers and no leader-only runnables (e.g. only a webhook): it still leads and
+    runs until stopped, instead of failing on an empty task set."""
+    manager = Manager(client, metrics_address=None, health_address=None)
+    started = asyncio.Event()
+
+    async def serve() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    manager.add_runnable(serve)
+    running = asyncio.ensure_future(manager.run(handle_signals=False))
+    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.wait_for(manager.elected.wait(), 30)
+    assert not running.done()
+    manager.stop()
+    await asyncio.wait_for(running, 30)
