@@ -246,3 +246,28 @@ async def test_a_huge_count_without_the_webhook_is_invalid_spec_and_creates_noth
     assert refused["reason"] == c.REASON_INVALID_SPEC
     assert "--max-nodes-per-workspace" in refused["message"], refused
     assert await h.claims("greedy") == []
+
+
+async def test_toggling_inference_to_tuning_without_the_webhook_is_refused(
+    make_harness: Callable[..., Any],
+) -> None:
+    h: Harness = await make_harness()
+    await h.apply(_workspace("toggled", 1))
+    await h.reconcile("toggled")
+    await h.cached(
+        "toggled",
+        lambda o: bool(
+            o and c.ANNOTATION_WORKSPACE_HASH in (o["metadata"].get("annotations") or {})
+        ),
+    )
+    tuning = sample("workspace-tuning-phi-3-mini.yaml")["tuning"]
+    await h.client.merge_patch(
+        kinds.WORKSPACE, "toggled", {"inference": None, "tuning": tuning}, h.namespace
+    )
+    await h.cached("toggled", lambda o: bool(o and o.get("tuning")))
+    await h.reconcile("toggled")
+    refused = await h.condition("toggled", c.CONDITION_WORKSPACE_SUCCEEDED)
+    assert refused["reason"] == c.REASON_INVALID_SPEC
+    assert "cannot be toggled" in refused["message"], refused
+    jobs = await h.client.list(r.JOB, h.namespace)
+    assert jobs.items == []  # no tuning Job next to the running inference workload
