@@ -3,8 +3,9 @@
 ``/chat`` and the operational routes answer like upstream's FastAPI server (``{"detail": ...}``);
 ``/v1/*`` answers like the OpenAI API (``{"error": {"message", "type", "param", "code"}}``) so
 OpenAI clients raise their usual exceptions. Validation errors are 400 (OpenAI's and upstream's
-status) with the offending field named; unexpected errors are logged here and answered with a
-generic 500.
+status) with the offending field named (for a union, the member that explains the problem).
+Unexpected errors are logged here and answered with a generic 500. A message that quotes the
+client's text is escaped so it can always be encoded.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def is_openai_path(path: str) -> bool:
 
 
 def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    # a message may quote the client's text: lone surrogates would make it unencodable
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     if is_openai_path(path):
         kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return {"error": {"message": message, "type": kind, "param": None, "code": status}}
@@ -64,19 +67,45 @@ def error_response(request: Request, status: int, message: str) -> JSONResponse:
     return JSONResponse(error_body(request.url.path, status, message), status, headers=headers)
 
 
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "list", "dict", "tuple"})
+
+
+def _is_union_tag(segment: Any) -> bool:
+    """pydantic names the member of a union in ``loc`` (``constrained-int``, ``list[str]``)."""
+    return isinstance(segment, str) and ("[" in segment or "-" in segment or segment in _UNION_TAGS)
+
+
+def _relevant(errors: Sequence[Any]) -> list[Any]:
+    """Drop "should be a valid <type>" errors of union members when another member of the same
+    union says what is wrong with the value (``-5`` for ``int >= 0 | list[int]``)."""
+
+    def union_at(error: Any) -> tuple[Any, ...] | None:
+        loc = tuple(error.get("loc", ()))
+        tags = [i for i, segment in enumerate(loc) if _is_union_tag(segment)]
+        return loc[: tags[0]] if tags else None
+
+    def wrong_type(error: Any) -> bool:
+        return str(error.get("type", "")).endswith("_type")
+
+    explained = {union_at(e) for e in errors if not wrong_type(e) and union_at(e) is not None}
+    return [e for e in errors if not (wrong_type(e) and union_at(e) in explained)]
+
+
 def describe_validation(errors: Sequence[Any]) -> str:
     """One line naming each bad field, e.g. ``messages.0.content: Field required``."""
     parts: list[str] = []
-    for error in errors[:5]:
+    for error in _relevant(errors)[:5]:
         if error.get("type") == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "invalid JSON")
             return f"Request body is not valid JSON: {reason}"
-        loc = [str(x) for x in error.get("loc", ()) if x != "body"]
+        loc = [str(x) for x in error.get("loc", ()) if x != "body" and not _is_union_tag(x)]
         if not loc and error.get("type") == "missing":
             return "Request body is required (a JSON object)"
         where = ".".join(loc)
         message = str(error.get("msg", "invalid value"))
-        parts.append(f"{where}: {message}" if where else message)
+        part = f"{where}: {message}" if where else message
+        if part not in parts:
+            parts.append(part)
     return "; ".join(parts) or "Invalid request"
 
 

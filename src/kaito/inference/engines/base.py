@@ -135,6 +135,11 @@ class Engine(Protocol):
         """Maximum prompt plus completion tokens."""
         ...
 
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids the model scores (valid ids are ``0 .. vocab_size - 1``)."""
+        ...
+
     async def load(self) -> None:
         """Load weights (slow; must not block the event loop)."""
         ...

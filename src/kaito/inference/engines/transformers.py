@@ -3,7 +3,10 @@
 ``AutoTokenizer`` + ``AutoModelForCausalLM`` on CPU or GPU, adapters merged with PEFT at load,
 ``model.generate`` run in a small thread pool so the event loop keeps answering ``/health`` and
 ``/metrics`` while a request generates. The pool's size is the number of generations that run at
-once; the server's admission control bounds how many may wait for it.
+once; the server's admission control bounds how many may wait for it. Whatever the request asks
+must fail here, as a 400, rather than inside ``generate``: temperatures are kept at or above
+0.01, stop strings and Hub-only generation modes are checked up front, and
+:class:`~kaito.inference.engines.hf_scores.ScoreGuard` keeps the scores finite while generating.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEFAULT_CONTEXT_LENGTH = 2048
+MIN_TEMPERATURE = 0.01
+"""Smaller positive temperatures are raised to this, as vLLM does: dividing scores by a tiny
+temperature overflows them to infinity and sampling fails."""
 
 
 @attrs.define
@@ -44,6 +50,7 @@ class _Loaded:
     eos_ids: frozenset[int]
     context_length: int
     adapters: list[AdapterSpec]
+    vocab_size: int
 
 
 class TransformersEngine:
@@ -104,6 +111,10 @@ class TransformersEngine:
         return self._loaded().context_length
 
     @property
+    def vocab_size(self) -> int:
+        return self._loaded().vocab_size
+
+    @property
     def model(self) -> Any:
         """The underlying ``PreTrainedModel`` (adapters already merged)."""
         return self._loaded().model
@@ -155,8 +166,11 @@ class TransformersEngine:
         if not isinstance(context, int) or context <= 0:
             limit = getattr(tokenizer, "model_max_length", 0)
             context = limit if 0 < limit < 10_000_000 else DEFAULT_CONTEXT_LENGTH
+        head = model.get_output_embeddings()
+        text_config = model.config.get_text_config()
+        vocab = head.weight.shape[0] if head is not None else text_config.vocab_size
         log.info("loaded %s on %s (context %d tokens)", self._model_path, model.device, context)
-        return _Loaded(model, tokenizer, eos_ids, context, adapters)
+        return _Loaded(model, tokenizer, eos_ids, context, adapters, int(vocab))
 
     def _loaded(self) -> _Loaded:
         if self._state is None:
@@ -189,6 +203,8 @@ class TransformersEngine:
     # -- generation config -------------------------------------------------------------------
 
     def _generation_config(self, params: SamplingParams) -> Any:
+        from transformers.generation.utils import GENERATION_MODES_MAPPING
+
         if params.presence_penalty or params.frequency_penalty:
             raise EngineInputError(
                 "presence_penalty and frequency_penalty are not supported by the transformers "
@@ -204,7 +220,8 @@ class TransformersEngine:
             "stop_strings": list(params.stop) or None,
         }
         if params.do_sample:
-            updates.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+            temperature = max(params.temperature, MIN_TEMPERATURE)
+            updates.update(temperature=temperature, top_p=params.top_p, top_k=params.top_k)
         else:
             updates.update(temperature=None, top_p=None, top_k=None)
         updates.update(params.extra)
@@ -219,7 +236,25 @@ class TransformersEngine:
             raise EngineInputError(str(exc)) from exc
         if unused:
             raise EngineInputError(f"Unknown generation parameter(s): {', '.join(sorted(unused))}")
+        if config.stop_strings:
+            self._check_stop_strings(config.stop_strings)
+        mode = config.get_generation_mode()
+        if "/" in GENERATION_MODES_MAPPING.get(mode, ""):
+            raise EngineInputError(
+                f"{mode.name.replace('_', ' ').lower()} is not available: transformers moved "
+                "it to a Hub repository, which this server does not download"
+            )
         return config
+
+    def _check_stop_strings(self, stops: str | list[str]) -> None:
+        """What ``generate`` would refuse later, in its worker thread (the criteria's token
+        tables are cached per tokenizer, so ``generate`` does not build them again)."""
+        from transformers import StopStringCriteria
+
+        try:
+            StopStringCriteria(tokenizer=self._loaded().tokenizer, stop_strings=stops)
+        except ValueError as exc:
+            raise EngineInputError(f"Stop strings refused: {exc}") from exc
 
     # -- generation --------------------------------------------------------------------------
 
@@ -256,8 +291,9 @@ class TransformersEngine:
         """``model.generate`` on one prompt in a worker thread, counted in :attr:`running`;
         ``cancel`` stops it between tokens."""
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
+        from kaito.inference.engines.hf_scores import ScoreGuard
         from kaito.inference.engines.hf_streaming import CancelCriteria
 
         state = self._loaded()
@@ -270,6 +306,7 @@ class TransformersEngine:
                 attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
                 streamer=streamer,
+                logits_processor=LogitsProcessorList([ScoreGuard()]),
                 stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
                 tokenizer=state.tokenizer,
             )

@@ -61,6 +61,7 @@ class VllmEngine:
         self._engine: Any = None
         self._tokenizer: Any = None
         self._context = 0
+        self._vocab = 0
         self._adapters: list[AdapterSpec] = []
         self._lora: dict[str, Any] = {}
         self._running = 0
@@ -97,6 +98,10 @@ class VllmEngine:
     def context_length(self) -> int:
         return self._context
 
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab
+
     async def load(self) -> None:
         if self._engine is not None:
             return
@@ -127,6 +132,7 @@ class VllmEngine:
         engine = AsyncLLMEngine.from_engine_args(AsyncEngineArgs(**args))
         model_config = await engine.get_model_config()
         self._context = int(model_config.max_model_len)
+        self._vocab = int(model_config.get_vocab_size())
         self._lora = {a.name: LoRARequest(a.name, i + 1, a.path) for i, a in enumerate(adapters)}
         self._adapters = adapters
         self._engine = engine
@@ -156,19 +162,22 @@ class VllmEngine:
         repetition_penalty = float(extra.pop("repetition_penalty", 1.0))
         if extra:
             raise EngineInputError(f"Unsupported by the vLLM engine: {', '.join(sorted(extra))}")
-        return VllmSamplingParams(
-            n=params.n,
-            temperature=params.temperature if params.do_sample else 0.0,
-            top_p=params.top_p,
-            top_k=params.top_k if params.top_k > 0 else -1,
-            max_tokens=params.max_new_tokens,
-            min_tokens=params.min_new_tokens,
-            stop=list(params.stop) or None,
-            presence_penalty=params.presence_penalty,
-            frequency_penalty=params.frequency_penalty,
-            repetition_penalty=repetition_penalty,
-            skip_special_tokens=params.skip_special_tokens,
-        )
+        try:
+            return VllmSamplingParams(
+                n=params.n,
+                temperature=params.temperature if params.do_sample else 0.0,
+                top_p=params.top_p,
+                top_k=params.top_k if params.top_k > 0 else -1,
+                max_tokens=params.max_new_tokens,
+                min_tokens=params.min_new_tokens,
+                stop=list(params.stop) or None,
+                presence_penalty=params.presence_penalty,
+                frequency_penalty=params.frequency_penalty,
+                repetition_penalty=repetition_penalty,
+                skip_special_tokens=params.skip_special_tokens,
+            )
+        except ValueError as exc:  # vLLM checks its parameters too: the client's fault
+            raise EngineInputError(str(exc)) from exc
 
     def _lora_request(self, adapter: str | None) -> Any:
         if adapter is None:

@@ -5,7 +5,10 @@ Mirrors upstream's transformers server (v0.1-v0.8): ``generate_kwargs`` defaults
 config; ``max_length``/``min_length`` count the prompt, as in ``transformers``; a request without
 the field the configured pipeline needs gets upstream's 400 message. For ``messages`` the result
 is the assistant's reply; for ``prompt`` it is the prompt followed by the generated text unless
-``return_full_text`` is false.
+``return_full_text`` is false. Besides upstream's documented keys, ``generate_kwargs`` may hold
+the further ``generate`` keys :class:`~kaito.inference.protocol.GenerateKwargs` lists (bounded
+there); those holding token ids are checked against the model's vocabulary here, and any other
+key is refused, so that nothing a client sends reaches ``generate`` unchecked.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from fastapi import APIRouter
 
 from kaito.inference.engines.base import SamplingParams
 from kaito.inference.errors import ApiError
-from kaito.inference.protocol import GenerateKwargs, UnifiedRequest
+from kaito.inference.protocol import (
+    EXTRA_GENERATE_KEYS,
+    MAX_STOP_STRINGS,
+    TOKEN_ID_KEYS,
+    GenerateKwargs,
+    UnifiedRequest,
+)
 from kaito.inference.routes.deps import ServiceDep
 from kaito.inference.service import Service
 
@@ -25,46 +34,48 @@ router = APIRouter()
 PROMPT_REQUIRED = "Text generation parameter prompt required"
 MESSAGES_REQUIRED = "Conversational parameter messages required"
 
-EXTRA_GENERATE_KEYS = frozenset(
-    {
-        "begin_suppress_tokens",
-        "bad_words_ids",
-        "diversity_penalty",
-        "encoder_repetition_penalty",
-        "epsilon_cutoff",
-        "eta_cutoff",
-        "exponential_decay_length_penalty",
-        "forced_eos_token_id",
-        "length_penalty",
-        "max_time",
-        "min_p",
-        "no_repeat_ngram_size",
-        "num_beam_groups",
-        "remove_invalid_values",
-        "renormalize_logits",
-        "stop_strings",
-        "suppress_tokens",
-        "use_cache",
-    }
-)
-"""Further ``generate`` keys accepted in ``generate_kwargs`` (passed through unchanged)."""
-
 _PASSTHROUGH = ("early_stopping", "num_beams", "typical_p", "repetition_penalty")
 
 
-def _engine_extra(kw: GenerateKwargs) -> dict[str, Any]:
-    extra: dict[str, Any] = {key: getattr(kw, key) for key in _PASSTHROUGH}
-    for key in ("pad_token_id", "eos_token_id"):
-        if getattr(kw, key) is not None:
-            extra[key] = getattr(kw, key)
-    unknown = sorted(set(kw.model_extra or {}) - EXTRA_GENERATE_KEYS)
+def _token_ids(value: Any) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    return [i for item in value for i in _token_ids(item)]
+
+
+def _engine_extra(service: Service, kw: GenerateKwargs) -> dict[str, Any]:
+    unknown = sorted(set(kw.model_extra or {}))
     if unknown:
         raise ApiError(
             400,
             f"Unsupported generate_kwargs key(s): {', '.join(unknown)}. Supported besides the "
             f"documented ones: {', '.join(sorted(EXTRA_GENERATE_KEYS))}",
         )
-    extra.update(kw.model_extra or {})
+    extra: dict[str, Any] = {key: getattr(kw, key) for key in _PASSTHROUGH}
+    for key in ("pad_token_id", "eos_token_id", *sorted(EXTRA_GENERATE_KEYS & kw.model_fields_set)):
+        value = getattr(kw, key)
+        if value is not None:
+            extra[key] = list(value) if isinstance(value, tuple) else value
+    vocab = service.engine.vocab_size
+    for key in TOKEN_ID_KEYS:
+        outside = [i for i in _token_ids(extra.get(key, [])) if i >= vocab]
+        if outside:
+            raise ApiError(
+                400,
+                f"generate_kwargs.{key}: token id {outside[0]} is outside the model's vocabulary "
+                f"(ids 0 to {vocab - 1})",
+            )
+    if "stop_strings" in extra:
+        stops = extra.pop("stop_strings")
+        stops = [s for s in ([stops] if isinstance(stops, str) else stops) if s]
+        if len(stops) > MAX_STOP_STRINGS:
+            raise ApiError(
+                400,
+                f"generate_kwargs.stop_strings: at most {MAX_STOP_STRINGS} stop strings are "
+                "supported",
+            )
+        if stops:
+            extra["stop_strings"] = stops
     return extra
 
 
@@ -94,7 +105,7 @@ def _prompt_ids(service: Service, body: UnifiedRequest) -> tuple[list[int], str 
 async def chat(body: UnifiedRequest, service: ServiceDep) -> dict[str, str]:
     service.require_loaded()
     kw = body.generate_kwargs
-    extra = _engine_extra(kw)
+    extra = _engine_extra(service, kw)
     ids, prompt = _prompt_ids(service, body)
     new_tokens = kw.max_new_tokens or kw.max_length - len(ids)
     if new_tokens < 1:

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from kaito.inference.engines.base import Choice, SamplingParams, StreamEvent
+from kaito.inference.engines.base import Choice, EngineInputError, SamplingParams, StreamEvent
 from kaito.inference.errors import ApiError
 from kaito.inference.protocol import ChatCompletionRequest, CompletionRequest, SamplingFields
 from kaito.inference.routes.deps import ServiceDep
@@ -104,6 +104,8 @@ def _stream_response(
                     yield sse_event(chunk)
         except ApiError as exc:
             yield sse_event({"error": {"message": exc.message, "code": exc.status}})
+        except EngineInputError as exc:  # found during generation, e.g. no token left to choose
+            yield sse_event({"error": {"message": str(exc), "code": 400}})
         except Exception:
             log.exception("streaming generation failed")
             yield sse_event({"error": {"message": "Internal server error", "code": 500}})
