@@ -1,10 +1,18 @@
-"""Helpers for the inference tests: SSE parsing, metric lookup, polling."""
+"""Helpers for the inference tests: SSE parsing, metric lookup, polling, a server process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,3 +51,50 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.
     while not await predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def kaito_inference(
+    args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``kaito-inference ARGS --host 127.0.0.1 --port P`` until it is healthy; yields its URL.
+
+    On exit it is stopped with SIGTERM and must exit cleanly with no traceback in its log.
+    """
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "kaito-inference"),
+        *args,
+        "--host=127.0.0.1",
+        f"--port={port}",
+    ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "server did not become healthy"
+                time.sleep(0.1)
+            yield base
+            proc.send_signal(signal.SIGTERM)
+            # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why
+            assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+            output = log_path.read_text()
+            assert "Traceback" not in output, output
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -62,10 +62,32 @@ def test_upstream_flag_spellings() -> None:
     assert config.served_model_name == "phi"
 
 
+def test_slow_client_settings(tmp_path: Path) -> None:
+    defaults = load_config([])
+    assert (defaults.body_timeout, defaults.header_timeout) == (30.0, 30.0)
+    assert (defaults.keep_alive_timeout, defaults.max_connections) == (5, 256)
+    path = tmp_path / "inference_config.yaml"
+    path.write_text("body-timeout: 10\nmax_connections: 64\n")
+    config = load_config(
+        [
+            "--config",
+            str(path),
+            "--header-timeout=2.5",
+            "--keep-alive-timeout=3",
+            "--body-timeout=4",
+        ]
+    )
+    assert (config.body_timeout, config.header_timeout) == (4.0, 2.5)
+    assert (config.keep_alive_timeout, config.max_connections) == (3, 64)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("- a list\n", "must hold a mapping"),
+        ("body_timeout: 0\n", "body_timeout must be a positive number of seconds"),
+        ("header-timeout: soon\n", "header_timeout must be a positive number of seconds"),
+        ("max_connections: 0\n", "max_connections must be positive"),
         ("max_queue_size: lots\n", "max_queue_size must be an integer"),
         ("max_concurrent_requests: 0\n", "must be positive"),
         ("engine: tgi\n", "engine must be one of"),

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,60 +14,26 @@ import openai
 import pytest
 
 from tests.inference.conftest import ADAPTERS
-from tests.inference.helpers import metric
+from tests.inference.helpers import free_port, kaito_inference, metric
 
 MESSAGES = [{"role": "user", "content": "Hello!"}]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(
     model_dir: Path, adapters_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port = _free_port()
     config = tmp_path_factory.mktemp("config") / "inference_config.yaml"
     config.write_text("max-queue-size: 4\nvllm:\n  max-model-len: 1024\n")
-    command = [
-        str(Path(sys.executable).parent / "kaito-inference"),
+    args = [
         f"--pretrained_model_name_or_path={model_dir}",
-        "--host=127.0.0.1",
-        f"--port={port}",
         f"--kaito-adapters-dir={adapters_dir}",
         f"--config={config}",
         "--log-level=warning",
     ]
-    env = {**os.environ, "adapter-b": "0.5"}
-    log_path = tmp_path_factory.mktemp("log") / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.1)
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    with kaito_inference(args, log, env={"adapter-b": "0.5"}) as base:
         yield base
-        proc.send_signal(signal.SIGTERM)
-        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why
-        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
-        output = log_path.read_text()
-        assert "Traceback" not in output, output
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +118,7 @@ def test_load_failure_exits_1(tmp_path: Path) -> None:
         str(Path(sys.executable).parent / "kaito-inference"),
         f"--model={tmp_path / 'no-weights'}",
         "--host=127.0.0.1",
-        f"--port={_free_port()}",
+        f"--port={free_port()}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1

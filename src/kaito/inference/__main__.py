@@ -2,6 +2,9 @@
 
 Exit status: 1 when the model failed to load, 2 for a bad configuration; on SIGTERM uvicorn
 shuts down gracefully (in-flight requests finish, up to 30 s) and then re-raises the signal.
+Slow clients are bounded (:mod:`kaito.inference.slow_clients`): the h11 protocol with a header
+deadline, and at most ``max_connections`` connections served (uvicorn's ``limit_concurrency``
+counts the connection asking, hence the ``+ 1``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().setLevel(config.log_level.upper())
 
     from kaito.inference.app import create_app
+    from kaito.inference.slow_clients import h11_protocol
 
     server: uvicorn.Server | None = None
     failed = False
@@ -49,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=config.port,
             log_level=config.log_level,
             timeout_graceful_shutdown=30,
+            http=h11_protocol(config.header_timeout),
+            timeout_keep_alive=config.keep_alive_timeout,
+            limit_concurrency=config.max_connections + 1,
         )
     )
     server.run()

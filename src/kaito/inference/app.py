@@ -1,6 +1,7 @@
 """The FastAPI application: routes, error handlers, body limit, metrics, background model load.
 
-Request bodies over ``max_body_bytes`` get 413 (FastAPI's ``max_body_size``). The server starts
+Request bodies over ``max_body_bytes`` get 413 (FastAPI's ``max_body_size``), bodies slower than
+``body_timeout`` get 408 (:mod:`kaito.inference.slow_clients`). The server starts
 listening before the model is loaded (weights can take minutes): ``/health``
 answers 503 until loading finishes, which is what the pod's startup and readiness probes wait
 for. A load failure is kept for ``/health`` to report and handed to ``on_load_error`` (the
@@ -24,6 +25,7 @@ from kaito.inference.errors import install_error_handlers
 from kaito.inference.metrics import InferenceMetrics, MetricsMiddleware
 from kaito.inference.routes import chat, openai, ops
 from kaito.inference.service import Service
+from kaito.inference.slow_clients import BodyTimeoutMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -86,5 +88,6 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(chat.router)
     app.include_router(openai.router)
+    app.add_middleware(BodyTimeoutMiddleware, timeout=config.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -66,6 +66,15 @@ class InferenceConfig:
     """Largest accepted ``max_tokens``."""
     max_body_bytes: int = 1 << 20
     """Largest accepted request body (413 beyond)."""
+    body_timeout: float = 30.0
+    """Seconds a request's body may take to arrive once its headers did (408 beyond)."""
+    header_timeout: float = 30.0
+    """Seconds a connection may take to send a request's headers, from being opened or from
+    the end of the previous response (closed beyond)."""
+    keep_alive_timeout: int = 5
+    """Seconds an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``)."""
+    max_connections: int = 256
+    """Connections served at once; requests on further connections get 503."""
     log_level: str = "info"
     engine_args: Mapping[str, Any] = attrs.field(factory=dict)
     """Extra engine arguments (the file's ``vllm:`` section for the vLLM engine)."""
@@ -78,7 +87,10 @@ _INT_FIELDS = {
     "max_queue_size",
     "max_output_tokens",
     "max_body_bytes",
+    "max_connections",
+    "keep_alive_timeout",
 }
+_SECONDS_FIELDS = {"body_timeout", "header_timeout"}
 
 
 def _bool(value: str) -> bool:
@@ -121,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-input-tokens", dest="max_input_tokens", type=int)
     add("--max-output-tokens", dest="max_output_tokens", type=int)
     add("--max-body-bytes", dest="max_body_bytes", type=int)
+    add("--body-timeout", dest="body_timeout", type=float, help="seconds (default 30)")
+    add("--header-timeout", dest="header_timeout", type=float, help="seconds (default 30)")
+    add("--keep-alive-timeout", dest="keep_alive_timeout", type=int, help="seconds (default 5)")
+    add("--max-connections", dest="max_connections", type=int, help="default 256")
     add("--log-level", dest="log_level", choices=("debug", "info", "warning", "error"))
     return p
 
@@ -155,6 +171,11 @@ def _check(settings: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         if key in _INT_FIELDS and key != "port" and value < (0 if key == "max_queue_size" else 1):
             raise ConfigError(f"{key} must be positive, got {value}")
+    for key in _SECONDS_FIELDS & set(settings):
+        value = settings[key]
+        valid = isinstance(value, int | float) and not isinstance(value, bool)
+        if not valid or not 0 < value < float("inf"):
+            raise ConfigError(f"{key} must be a positive number of seconds, got {value!r}")
     if settings.get("engine", "transformers") not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}")
     if settings.get("pipeline", "text-generation") not in PIPELINES:

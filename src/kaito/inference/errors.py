@@ -3,9 +3,10 @@
 ``/chat`` and the operational routes answer like upstream's FastAPI server (``{"detail": ...}``);
 ``/v1/*`` answers like the OpenAI API (``{"error": {"message", "type", "param", "code"}}``) so
 OpenAI clients raise their usual exceptions. Validation errors are 400 (OpenAI's and upstream's
-status) with the offending field named (for a union, the member that explains the problem).
-Unexpected errors are logged here and answered with a generic 500. A message that quotes the
-client's text is escaped so it can always be encoded.
+status) with the offending field named (for a union, the member that explains the problem);
+a body that arrived too slowly is a 408 that closes the connection. Unexpected errors are logged
+here and answered with a generic 500. A message that quotes the client's text is escaped so it
+can always be encoded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _TYPES = {
     400: "invalid_request_error",
     404: "not_found_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable",
@@ -64,6 +66,8 @@ def error_body(path: str, status: int, message: str) -> dict[str, Any]:
 
 def error_response(request: Request, status: int, message: str) -> JSONResponse:
     headers = {"Retry-After": "1"} if status in (429, 503) else None
+    if status == 408:  # the rest of the request never came: nothing more to read on this connection
+        headers = {"Connection": "close"}
     return JSONResponse(error_body(request.url.path, status, message), status, headers=headers)
 
 
