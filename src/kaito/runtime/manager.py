@@ -145,7 +145,7 @@ class Manager:
         if self.elector is not None:
             tasks.append(asyncio.ensure_future(self.elector.hold()))
         if not tasks:  # nothing needs leadership: lead (elected stays set) until stopped
-            tasks.append(asyncio.ensure_future(asyncio.Event().wait()))
+            tasks.append(asyncio.ensure_future(_forever()))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
@@ -196,3 +196,7 @@ class Manager:
             if path in endpoint.paths:
                 return endpoint.port
         raise KeyError(path)
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
