@@ -48,7 +48,7 @@ def test_status_explains_a_node_the_cloud_refused(
     cond = wait_until(refused, timeout=60, what="ResourceReady shows the cloud's refusal")
     assert "Standard_NC96_imaginary" in cond["message"]
     out = kaito_status(control_plane, "no-such-sku", namespace)
-    assert out.startswith("NODES: waiting for GPU nodes")
+    assert out.startswith("NODES: waiting for nodes: NodeClaim ")
     assert "failed to launch: SkuNotAvailable" in out
     assert "What to do:" in out
 

@@ -34,7 +34,9 @@ def test_tuning_workspace_runs_its_job_to_success(
     )
     pod = job["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["data-downloader"]
-    assert pod["initContainers"][0]["command"][-1] == ws["tuning"]["input"]["urls"][0]
+    urls = {e["name"]: e.get("value") for e in pod["initContainers"][0]["env"]}["DATA_URLS"]
+    assert urls == ws["tuning"]["input"]["urls"][0]
+    assert pod["initContainers"][0]["command"][:3] == ["python3", "-m", "kaito.tuning.fetch"]
     assert [c["name"] for c in pod["containers"]] == [name, "pusher"]
     assert f"--image={ws['tuning']['output']['image']}" in pod["containers"][1]["command"]
     assert get_json(control_plane, "configmap", f"{name}-tuning-params", "-n", namespace)

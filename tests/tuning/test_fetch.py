@@ -246,3 +246,16 @@ def test_main_exits_2_on_a_refused_url_before_downloading_anything(
     assert "cluster-internal name" in capsys.readouterr().err
     assert handler.hits == []
     assert sentinel.connections() == 0
+
+
+def test_main_reads_the_urls_from_data_urls_as_upstreams_container_carries_them(
+    server: tuple[str, type[Routes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, handler = server
+    handler.routes["/a.jsonl"] = (200, {}, DATA)
+    handler.routes["/b.jsonl"] = (200, {}, DATA)
+    monkeypatch.setenv("DATA_URLS", f"{base}/a.jsonl {base}/b.jsonl")
+    assert main([f"--dest={tmp_path}", "--trusted-network=127.0.0.2/32"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl"]

@@ -12,7 +12,10 @@ metadata endpoint. This downloader is the enforcement point the webhook cannot b
 - proxies from the environment are ignored, the body is capped (``--max-bytes``) and every
   socket operation has a timeout.
 
-    python -m kaito.tuning.fetch --dest /mnt/data [--trusted-network 10.0.0.0/8] URL...
+    python -m kaito.tuning.fetch --dest /mnt/data [--trusted-network 10.0.0.0/8] [URL...]
+
+Without URL arguments it reads them, space-separated, from ``DATA_URLS`` (the variable
+upstream's downloader container carries, which the Job keeps).
 
 Each URL lands in ``--dest`` under its path's last segment. Exit status 0 when all arrived
 non-empty, 2 when a URL is refused (retrying cannot help), 1 when a download failed after
@@ -26,6 +29,7 @@ import argparse
 import contextlib
 import http.client
 import ipaddress
+import os
 import socket
 import ssl
 import sys
@@ -246,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="kaito-fetch", description="Download tuning input URLs under the SSRF policy."
     )
-    parser.add_argument("urls", nargs="+", metavar="URL")
+    parser.add_argument("urls", nargs="*", metavar="URL", help="default: $DATA_URLS")
     parser.add_argument("--dest", type=Path, required=True, help="directory to write into")
     parser.add_argument(
         "--trusted-network",
@@ -259,13 +263,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="per-operation timeout (s)")
     parser.add_argument("--attempts", type=int, default=3)
     args = parser.parse_args(argv)
+    urls = args.urls or os.environ.get("DATA_URLS", "").split()
+    if not urls:
+        parser.error("no URL given (arguments or DATA_URLS)")
     try:
         trusted = parse_networks(args.trusted_network)
     except ValueError as err:
         parser.error(str(err))
     downloader = Downloader(trusted=trusted, max_bytes=args.max_bytes, timeout=args.timeout)
     try:
-        download_all(args.urls, args.dest, downloader, attempts=args.attempts)
+        download_all(urls, args.dest, downloader, attempts=args.attempts)
     except Refused as err:
         _report(f"refused: {err}")
         return 2

@@ -108,7 +108,7 @@ def test_urls_input_downloads_and_image_output_pushes() -> None:
     assert [c["name"] for c in pod["initContainers"]] == ["data-downloader"]
     downloader = pod["initContainers"][0]
     assert downloader["command"][:4] == ["python3", "-m", "kaito.tuning.fetch", "--dest=/mnt/data"]
-    assert "train-00000-of-00001" in downloader["command"][-1]
+    assert "train-00000-of-00001" in downloader["env"][0]["value"]
     assert downloader["image"] == SETTINGS.tuning_image  # our downloader, never curl -L
     assert [c["name"] for c in pod["containers"]] == ["workspace-tuning-phi-3-mini", "pusher"]
     assert "--method=qlora" in pod["containers"][0]["command"]
