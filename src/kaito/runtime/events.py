@@ -73,19 +73,6 @@ class _Seen:
     first_timestamp: str
 
 
-@attrs.define
-class _Write:
-    """One API write: one or more occurrences of the same Event."""
-
-    involved: dict[str, str]
-    type: str
-    reason: str
-    message: str
-    count: int
-    first_timestamp: str
-    last_timestamp: str
-
-
 class EventRecorder:
     """Records Events about objects as one component (``source.component``)."""
 
@@ -113,7 +100,7 @@ class EventRecorder:
         self._similar = SimilarAggregator(max_similar, similar_interval)
         self._spam = SpamFilter(spam_burst, spam_qps, clock)
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
-        self._writes: OrderedDict[tuple[str, ...], _Write] = OrderedDict()
+        self._writes: OrderedDict[tuple[str, ...], PendingEvent] = OrderedDict()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._running = False
@@ -252,9 +239,9 @@ class EventRecorder:
                 await self._write(key, write)
                 self._writes.pop(key, None)
 
-    def _correlate(self, batch: list[PendingEvent]) -> OrderedDict[tuple[str, ...], _Write]:
+    def _correlate(self, batch: list[PendingEvent]) -> OrderedDict[tuple[str, ...], PendingEvent]:
         """Turn queued events into writes: combine similar messages, one write per Event."""
-        writes: OrderedDict[tuple[str, ...], _Write] = OrderedDict()
+        writes: OrderedDict[tuple[str, ...], PendingEvent] = OrderedDict()
         for pending in batch:
             base = (self.component, self.host, *pending.object_key, pending.type, pending.reason)
             discriminator, message = self._similar.aggregate(
@@ -262,16 +249,8 @@ class EventRecorder:
             )
             key = (*base, discriminator)
             write = writes.get(key)
-            if write is None:
-                writes[key] = _Write(
-                    pending.involved,
-                    pending.type,
-                    pending.reason,
-                    message,
-                    pending.count,
-                    pending.first_timestamp,
-                    pending.last_timestamp,
-                )
+            if write is None:  # a copy: the combined message is the write's, not the queue's
+                writes[key] = attrs.evolve(pending, message=message)
             else:
                 write.involved = pending.involved
                 write.message = message
@@ -279,7 +258,7 @@ class EventRecorder:
                 write.last_timestamp = max(write.last_timestamp, pending.last_timestamp)
         return writes
 
-    async def _write(self, key: tuple[str, ...], write: _Write) -> None:
+    async def _write(self, key: tuple[str, ...], write: PendingEvent) -> None:
         seen = self._seen.get(key)
         namespace = write.involved["namespace"] or "default"
         if not self._spam.allow((self.component, self.host, *object_key(write.involved))):
@@ -329,7 +308,7 @@ class EventRecorder:
                 exc,
             )
 
-    def _new_event(self, write: _Write, count: int, first_timestamp: str) -> dict[str, Any]:
+    def _new_event(self, write: PendingEvent, count: int, first_timestamp: str) -> dict[str, Any]:
         involved = write.involved
         return {
             "metadata": {
