@@ -19,15 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +34,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.inference.helpers import kaito_inference  # noqa: E402
 from tests.inference.schema_strategies import (  # noqa: E402
     ROUTES,
     body_strategies,
@@ -48,50 +44,6 @@ from tests.inference.schema_strategies import (  # noqa: E402
 from tests.support.tiny_model import build_tiny_model  # noqa: E402
 
 MAX_TOKENS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def running_server(model: Path, log: Path) -> Iterator[str]:
-    port = _free_port()
-    command = [
-        str(Path(sys.executable).parent / "kaito-inference"),
-        f"--model={model}",
-        "--host=127.0.0.1",
-        f"--port={port}",
-        "--adapters-dir=/nonexistent",
-        f"--max-output-tokens={MAX_TOKENS}",
-        "--max-input-tokens=64",
-        "--max-queue-size=64",
-        "--log-level=warning",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"kaito-inference exited during startup:\n{log.read_text()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("kaito-inference did not become healthy")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def draw(strategy: st.SearchStrategy[Any], count: int, seed: int) -> list[Any]:
@@ -180,7 +132,16 @@ def main(args: argparse.Namespace) -> int:
     print(f"{'route':<22} {'kind':<8} {'sent':>5} {'2xx':>5} {'4xx':>5} {'5xx':>4} {'error':>5}")
     failed = 0
     total_start = time.perf_counter()
-    with running_server(model, log) as base:
+    server_args = [
+        f"--model={model}",
+        "--adapters-dir=/nonexistent",
+        f"--max-output-tokens={MAX_TOKENS}",
+        "--max-input-tokens=64",
+        "--max-queue-size=64",
+        "--log-level=warning",
+    ]
+    # the tests' starter: waits for /health, then on exit SIGTERM and no traceback in the log
+    with kaito_inference(server_args, log) as base:
         openapi = httpx.get(f"{base}/openapi.json", timeout=10).json()
         valid = body_strategies(openapi, vocab_size=vocab, max_tokens=MAX_TOKENS)
         for path in ROUTES:
