@@ -6,6 +6,7 @@ as upstream), so every manifest is a pure function of (Workspace, settings).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import attrs
@@ -57,9 +58,10 @@ class Settings:
     system_namespace: str = "kaito-system"
     """Where the default tuning/inference ConfigMaps live."""
 
-    @property
+    @functools.cached_property
     def data_networks(self) -> tuple[Network, ...]:
-        """:attr:`trusted_data_networks` parsed (flags are checked when the manager starts)."""
+        """:attr:`trusted_data_networks` parsed, once (flags are checked when the manager
+        starts); every admission and reconcile reads it."""
         return parse_networks(self.trusted_data_networks)
 
     def plain_http(self, reference: str) -> bool:
