@@ -55,8 +55,10 @@ def refused_update(
     max_node_count: int,
 ) -> str | None:
     """Why the change since the recorded revision may not be applied, or ``None``."""
+    if revision.spec_hash(ws) == ws.annotations.get(c.ANNOTATION_WORKSPACE_HASH):
+        return None  # the spec kaito acted on: nothing to compare (every steady-state pass)
     old = recorded_spec(ws, api_version, revisions)
-    if old is None or revision.spec_hash(ws) == ws.annotations.get(c.ANNOTATION_WORKSPACE_HASH):
+    if old is None:
         return None
     verdict = validate_update(
         old, ws, node_auto_provisioning=node_auto_provisioning, max_node_count=max_node_count
