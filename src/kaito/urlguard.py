@@ -127,7 +127,7 @@ def _host_error(netloc: str, host: str, trusted: tuple[Network, ...]) -> str | N
         except ValueError:
             return INVALID
     else:
-        name = host.rstrip(".") if host.endswith(".") and not host.endswith("..") else host
+        name = host[:-1] if host.endswith(".") else host  # one root dot; "a.." stays invalid
         if not _LDH_NAME.fullmatch(name) or len(name) > 253:
             return HOST_SYNTAX
         addr = literal_address(name)
