@@ -86,7 +86,7 @@ if ((real_nodes)); then
     --sandbox-image="$KAITO_PAUSE_IMAGE" --insecure-registry="$registry"
   )
   manager_flags=(
-    --inference-image="$KAITO_INFERENCE_IMAGE" --tuning-image="$KAITO_TUNING_IMAGE"
+    --runtime-contract=kaito --inference-image="$KAITO_INFERENCE_IMAGE" --tuning-image="$KAITO_TUNING_IMAGE"
     --weights-puller-image="$KAITO_PULLER_IMAGE" --puller-image="$KAITO_PULLER_IMAGE"
     --preset-registry="$registry/kaito" --insecure-registries="$registry"
   )

@@ -191,6 +191,7 @@ def main() -> int:
                         "manager",
                         f"--kubeconfig={plane.kubeconfig}",
                         "--disable-webhook",
+                        "--runtime-contract=kaito",
                         f"--inference-image={images['KAITO_INFERENCE_IMAGE']}",
                         f"--weights-puller-image={images['KAITO_PULLER_IMAGE']}",
                         f"--puller-image={images['KAITO_PULLER_IMAGE']}",

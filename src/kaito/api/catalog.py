@@ -60,6 +60,10 @@ class InferencePreset:
     set for CPU presets, which request no GPU."""
     memory: int = 0
     """Memory request of the model container, bytes (0: none); set for CPU presets."""
+    upstream_runtimes: tuple[str, ...] = ()
+    """The runtimes upstream v0.12's ``kaito-base`` image serves this preset with (vLLM
+    first where it can); empty for a preset only kaito ships, which always runs kaito's
+    own image."""
     weights_artifact: bool = False
     """The weights are an OCI artifact ``<registry>/<image_name>:<image_tag>`` that an init
     container pulls with ``oras pull`` into ``/workspace/weights`` (upstream v0.5+'s

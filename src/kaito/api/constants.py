@@ -75,6 +75,9 @@ ANNOTATION_ENABLE_LB: Final = "kaito.sh/enablelb"
 """``"True"`` makes the inference Service a LoadBalancer."""
 ANNOTATION_RUNTIME: Final = "kaito.sh/runtime"
 """``vllm`` or ``transformers``: which inference server runs the preset."""
+ANNOTATION_RUNTIME_CONTRACT: Final = "kaito.sh/runtime-contract"
+"""``upstream`` or ``kaito``: whose image serves the preset (overrides ``--runtime-contract``).
+Upstream has no such annotation: it only ever runs its own images."""
 ANNOTATION_BYPASS_RESOURCE_CHECKS: Final = "kaito.sh/bypass-resource-checks"
 """Its presence (any value) skips the GPU count/memory admission checks."""
 ANNOTATION_NODE_IMAGE_FAMILY: Final = "kaito.sh/node-image-family"
@@ -89,6 +92,11 @@ PERFORMANCE_MODES: Final = ("balanced", "interactivity", "throughput")
 RUNTIME_VLLM: Final = "vllm"
 RUNTIME_TRANSFORMERS: Final = "transformers"
 RUNTIMES: Final = (RUNTIME_TRANSFORMERS, RUNTIME_VLLM)
+CONTRACT_UPSTREAM: Final = "upstream"
+"""Upstream Kaito's published images (``kaito-base``) with upstream v0.12's command lines."""
+CONTRACT_KAITO: Final = "kaito"
+"""kaito's own ``kaito-inference`` image (``make images``), from a registry the user names."""
+CONTRACTS: Final = (CONTRACT_UPSTREAM, CONTRACT_KAITO)
 
 # --- Finalizer ------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         catalog=catalog,
         trusted_data_networks=settings.data_networks,
         max_node_count=settings.max_nodes_per_workspace,
+        runtime_contract=settings.runtime_contract,
     )
     for warning in result.warnings:
         print(f"Warning: {warning}", file=sys.stderr)

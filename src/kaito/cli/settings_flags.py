@@ -20,6 +20,14 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         help="never create NodeClaims: use existing GPU nodes that match labelSelector (BYO)",
     )
     parser.add_argument(
+        "--runtime-contract",
+        choices=c.CONTRACTS,
+        default=None,
+        help="whose image serves presets unless a Workspace's kaito.sh/runtime-contract "
+        "annotation says: upstream's published kaito-base image with upstream's command "
+        "lines (default), or kaito's own --inference-image",
+    )
+    parser.add_argument(
         "--preset-registry",
         default=os.environ.get("PRESET_REGISTRY_NAME"),
         help="registry of the preset model images (env PRESET_REGISTRY_NAME)",
@@ -99,6 +107,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise ValueError(f"--max-nodeclaims: must be at least 1, not {args.max_nodeclaims}")
     return Settings.from_env(
         preset_registry=args.preset_registry,
+        runtime_contract=args.runtime_contract,
         cloud=args.cloud,
         node_auto_provisioning=not args.disable_node_auto_provisioning,
         inference_image=args.inference_image,

@@ -1,23 +1,41 @@
 """Everything an inference Workspace should own, in one list: the single source both the
-reconciler and ``kaito render`` use, so what you preview is what gets applied."""
+reconciler and ``kaito render`` use, so what you preview is what gets applied.
+
+The runtime contract (:mod:`kaito.api.runtime_choice`) picks the renderer: ``upstream``
+renders upstream v0.12's StatefulSet and Services (:mod:`.upstream_workload`), ``kaito``
+kaito's own Deployment or StatefulSet, ConfigMap and Services (:mod:`.workload`).
+"""
 
 from __future__ import annotations
 
 import attrs
 
+from kaito.api import constants as c
 from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
+from kaito.api.runtime_choice import contract_of, runtime_of
 from kaito.api.workspace import Workspace
-from kaito.controllers import workload
+from kaito.controllers import upstream_workload, workload
 from kaito.controllers.settings import Settings
 from kaito.controllers.workload import Manifest
 
 
 @attrs.frozen
 class Resolved:
-    """The catalog entries a Workspace refers to (None where it names none or unknown)."""
+    """The catalog entries a Workspace refers to (None where it names none or unknown),
+    and the contract and runtime that serve it."""
 
     preset: InferencePreset | None
     sku: GPUConfig | None
+    contract: str = c.CONTRACT_KAITO
+    runtime: str | None = None
+    """The inference server of a preset Workspace; None for templates and tuning."""
+
+    @property
+    def statefulset(self) -> bool:
+        """Whether the workload is a StatefulSet (else a Deployment)."""
+        if self.contract == c.CONTRACT_UPSTREAM:
+            return True
+        return workload.uses_statefulset(self.preset)
 
 
 def resolve(ws: Workspace, catalog: Catalog, settings: Settings) -> Resolved:
@@ -29,15 +47,22 @@ def resolve(ws: Workspace, catalog: Catalog, settings: Settings) -> Resolved:
         if ws.resource.instance_type
         else None
     )
-    return Resolved(preset, sku)
+    if ws.inference is None:
+        return Resolved(preset, sku)
+    contract = contract_of(ws, preset, settings.runtime_contract)
+    runtime = runtime_of(ws, preset, contract) if preset is not None else None
+    return Resolved(preset, sku, contract, runtime)
 
 
 def inference_objects(
     ws: Workspace, resolved: Resolved, settings: Settings, revision: str
 ) -> list[Manifest]:
-    """ConfigMap (unless the Workspace names its own), Services, then the workload."""
+    """ConfigMap (kaito's, unless the Workspace names its own), Services, then the workload."""
+    if resolved.contract == c.CONTRACT_UPSTREAM:
+        return upstream_workload.upstream_objects(
+            ws, resolved.preset, resolved.sku, settings, revision, resolved.runtime or ""
+        )
     objects: list[Manifest] = []
-    statefulset = workload.uses_statefulset(resolved.preset)
     if ws.inference is not None and ws.inference.template is not None:
         objects += workload.services(ws, statefulset=False)
         objects.append(workload.template_workload(ws, revision))
@@ -46,7 +71,7 @@ def inference_objects(
         raise ValueError(f"workspace {ws.namespace}/{ws.name} names no known preset")
     if not (ws.inference is not None and ws.inference.config):
         objects.append(workload.inference_config_map(ws, resolved.preset, resolved.sku))
-    objects += workload.services(ws, statefulset=statefulset)
+    objects += workload.services(ws, statefulset=resolved.statefulset)
     objects.append(
         workload.inference_workload(ws, resolved.preset, resolved.sku, settings, revision)
     )

@@ -17,6 +17,11 @@ from kaito.urlguard import Network, parse_networks
 
 @attrs.frozen(kw_only=True)
 class Settings:
+    runtime_contract: str = c.CONTRACT_UPSTREAM
+    """Whose image serves a preset unless its Workspace says (``kaito.sh/runtime-contract``):
+    ``upstream`` (upstream's published ``kaito-base`` image and command lines: what runs on
+    AKS unchanged) or ``kaito`` (kaito's own :attr:`inference_image`). Presets only kaito
+    ships (the CPU presets) always use ``kaito``."""
     preset_registry: str = "mcr.microsoft.com/aks/kaito"
     """Registry of the preset model images (``<registry>/kaito-<preset>:<tag>``)."""
     puller_image: str = "mcr.microsoft.com/aks/skopeo:1.14.4-6"

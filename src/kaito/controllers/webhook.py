@@ -50,6 +50,7 @@ def admission_handler(settings: Settings) -> Any:
             node_auto_provisioning=settings.node_auto_provisioning,
             trusted_data_networks=settings.data_networks,
             max_node_count=settings.max_nodes_per_workspace,
+            runtime_contract=settings.runtime_contract,
         )["response"]
         warnings = list(answer.get("warnings") or [])
         if answer["allowed"]:

@@ -20,6 +20,7 @@ import shlex
 from typing import Any
 
 from kaito.api import constants as c
+from kaito.api import runtime_choice
 from kaito.api.catalog import GPUConfig, InferencePreset
 from kaito.api.quantity import format_binary
 from kaito.api.workspace import AdapterSpec, Workspace
@@ -84,9 +85,15 @@ def node_requirements(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
-    """``kaito.sh/runtime`` annotation if set, else the preset's default runtime."""
-    chosen = ws.annotations.get(c.ANNOTATION_RUNTIME, "").strip().lower()
-    return chosen if chosen in c.RUNTIMES else preset.runtime
+    """The engine kaito-inference runs: ``kaito.sh/runtime``, else the preset's default."""
+    return runtime_choice.runtime_of(ws, preset, c.CONTRACT_KAITO)
+
+
+def downloads_weights(preset: InferencePreset) -> bool:
+    """Weights fetched from HuggingFace when the server starts (no artifact, no own image)."""
+    return (
+        not preset.weights_artifact and preset.access_mode != "private" and bool(preset.hf_model_id)
+    )
 
 
 def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
@@ -98,10 +105,18 @@ def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
 
 def inference_command(ws: Workspace, preset: InferencePreset) -> list[str]:
     """The ``kaito-inference`` command line of the model container (upstream's run params)."""
+    if downloads_weights(preset):
+        model = [
+            f"--model={preset.hf_model_id}",
+            f"--download-dir={MODEL_DIR}",
+            "--allow-remote-files",
+        ]
+    else:
+        model = [f"--model={MODEL_DIR}"]
     command = [
         "kaito-inference",
         f"--engine={runtime_of(ws, preset)}",
-        f"--model={MODEL_DIR}",
+        *model,
         f"--served-model-name={preset.name}",
         f"--config={CONFIG_PATH}",
         f"--adapters-dir={ADAPTERS_DIR}",
@@ -272,6 +287,43 @@ def _adapter_values(
     return from_images, from_volumes, pull_secrets
 
 
+def adapter_pullers(
+    ws: Workspace, settings: Settings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The init containers that pull adapter images into ``/mnt/adapter/<name>``, and the
+    projected volumes holding their pull secrets."""
+    from_images, _, _ = _adapter_values(ws, settings)
+    containers: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    for adapter in from_images:
+        mounts = [{"name": "adapter-volume", "mountPath": ADAPTERS_DIR}]
+        if adapter["pull_secrets"]:
+            config = f"docker-config-{adapter['name']}"
+            mounts.append(
+                {"name": config, "mountPath": f"/root/.docker/config.d/{adapter['name']}"}
+            )
+            sources = [
+                {
+                    "secret": {
+                        "name": s,
+                        "items": [{"key": ".dockerconfigjson", "path": f"{s}.json"}],
+                    }
+                }
+                for s in adapter["pull_secrets"]
+            ]
+            volumes.append({"name": config, "projected": {"sources": sources}})
+        containers.append(
+            {
+                "name": f"puller-{adapter['name']}",
+                "image": settings.puller_image,
+                "command": ["/bin/sh", "-c"],
+                "args": [adapter["script"]],
+                "volumeMounts": mounts,
+            }
+        )
+    return containers, volumes
+
+
 def _env(ws: Workspace) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     for adapter in (ws.inference.adapters if ws.inference else None) or ():
@@ -313,12 +365,7 @@ def inference_workload(
     for secret in (options.image_pull_secrets if options else None) or ():
         if secret not in pull_secrets:
             pull_secrets.append(secret)
-    default_image = (
-        settings.inference_image
-        if preset.weights_artifact
-        else preset.image(settings.preset_registry)
-    )
-    image = (options.image if options and options.image else None) or default_image
+    image = (options.image if options and options.image else None) or settings.inference_image
     statefulset = uses_statefulset(preset)
     values = {
         **workload_values(ws, revision),
@@ -338,8 +385,9 @@ def inference_workload(
         "gpu_count": gpu_count(preset, sku),
         "cpu_requests": cpu_resources(preset),
         "weights_downloader": weights_downloader(preset, settings),
-        "weights_volume": WEIGHTS_VOLUME,
-        "startup_probe": preset.weights_artifact,
+        "weights_volume": WEIGHTS_VOLUME
+        if preset.weights_artifact or downloads_weights(preset)
+        else None,
         "env": _env(ws),
         "config_map": config_map_name(ws),
     }

@@ -43,7 +43,8 @@ from kaito.controllers.nodes import (
 from kaito.controllers.settings import Settings
 from kaito.controllers.status import Cond
 from kaito.controllers.tuning_sync import sync_tuning
-from kaito.controllers.workload import owner_reference, uses_statefulset
+from kaito.controllers.upstream_command import adopt_flag_order
+from kaito.controllers.workload import owner_reference
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
@@ -144,6 +145,7 @@ class WorkspaceReconciler:
             catalog=self.catalog,
             trusted_data_networks=self.settings.data_networks,
             max_node_count=self.settings.max_nodes_per_workspace,
+            runtime_contract=self.settings.runtime_contract,
         )
         if verdict.errors:
             await self._patch_metadata(ws, {})
@@ -288,7 +290,14 @@ class WorkspaceReconciler:
             ) == digest:
                 number = int(existing.get("revision", 0))
         if not number:
-            number = max((int(x.get("revision", 0)) for x in revisions), default=0) + 1
+            # Same spec under another hash (an older kaito's, say): same revision, so the
+            # workloads are not re-made; else the next one.
+            same = revision.unchanged_revision(ws, digest, revisions)
+            number = (
+                int(same["revision"])
+                if same
+                else 1 + max((int(x.get("revision", 0)) for x in revisions), default=0)
+            )
             manifest = revision.controller_revision(ws, digest, number, owner_reference(ws))
             try:
                 await self.client.create(r.CONTROLLER_REVISION, manifest, ws.namespace)
@@ -400,7 +409,7 @@ class WorkspaceReconciler:
     def _observed_workload(
         self, ws: Workspace, resolved: desired.Resolved
     ) -> dict[str, Any] | None:
-        rt = r.STATEFUL_SET if uses_statefulset(resolved.preset) else r.DEPLOYMENT
+        rt = r.STATEFUL_SET if resolved.statefulset else r.DEPLOYMENT
         return self.cache.get(rt, ws.name, ws.namespace)
 
     async def _sync_inference(
@@ -413,6 +422,8 @@ class WorkspaceReconciler:
             name = manifest["metadata"]["name"]
             observed = self.cache.get(rt, name, ws.namespace)
             current = observed
+            if rt is r.STATEFUL_SET:
+                adopt_flag_order(manifest, observed)
             if needs_apply(manifest, observed):
                 current = await self.client.apply(rt, manifest, field_manager=FIELD_MANAGER)
                 written["Created" if observed is None else "Updated"].append(
@@ -420,12 +431,26 @@ class WorkspaceReconciler:
                 )
             if rt in (r.DEPLOYMENT, r.STATEFUL_SET):
                 workload = current
+                other = r.DEPLOYMENT if rt is r.STATEFUL_SET else r.STATEFUL_SET
+                await self._drop_other_workload(ws, other)
         for verb, objects in written.items():
             if objects:  # one Event per pass, not one per object: fewer API writes
                 await self.recorder.event(
                     obj, "Normal", f"Workload{verb}", f"{verb} {', '.join(objects)}"
                 )
         return workload
+
+    async def _drop_other_workload(self, ws: Workspace, rt: r.ResourceType) -> None:
+        """Delete the workload of the kind this Workspace no longer runs (its runtime contract
+        changed: a Deployment became a StatefulSet or back), if this Workspace owns it."""
+        other = self.cache.get(rt, ws.name, ws.namespace)
+        owners = (other or {}).get("metadata", {}).get("ownerReferences") or []
+        if not any(o.get("uid") == ws.uid and o.get("controller") for o in owners):
+            return
+        try:
+            await self.client.delete(rt, ws.name, ws.namespace)
+        except NotFound:
+            return
 
     def _pods(self, ws: Workspace) -> list[dict[str, Any]]:
         return self._indexed(r.POD, BY_WORKSPACE, f"{ws.namespace}/{ws.name}")

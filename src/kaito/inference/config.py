@@ -35,7 +35,11 @@ class InferenceConfig:
     """Everything the server needs to start."""
 
     model: str = "/workspace/weights"
-    """Directory with the model weights and tokenizer."""
+    """Directory with the model weights and tokenizer, or a HuggingFace model id (with
+    ``allow_remote_files``: downloaded when the server starts)."""
+    download_dir: str | None = None
+    """Where a model given by id is downloaded (vLLM's ``--download-dir``; the HuggingFace
+    cache directory); default: the HuggingFace cache."""
     served_model_name: str | None = None
     """Model id in the OpenAI API; defaults to the model directory's name."""
     engine: str = "transformers"
@@ -111,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add("--config", "--kaito-config-file", dest="config", help="inference_config.yaml path")
     add("--model", "--model-path", "--pretrained_model_name_or_path", dest="model")
+    add("--download-dir", "--download_dir", dest="download_dir")
     add("--served-model-name", "--served_model_name", dest="served_model_name")
     add("--engine", choices=ENGINES)
     add("--host")

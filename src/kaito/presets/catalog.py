@@ -23,6 +23,7 @@ import yaml
 
 from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
 from kaito.api.quantity import parse_quantity
+from kaito.presets.upstream import UpstreamRuntimes, upstream_runtimes
 
 CLOUDS = ("azure", "aws", "arc")
 DEFAULT_REGISTRY = "mcr.microsoft.com/aks/kaito"
@@ -81,6 +82,15 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
     )
 
 
+def _upstream_runtimes(upstream: UpstreamRuntimes, name: str) -> tuple[str, ...]:
+    """The runtimes upstream's image serves preset ``name`` with (vLLM first), if any."""
+    if not upstream.ships(name):
+        return ()
+    entry = upstream.preset(name)
+    pairs = (("vllm", entry.vllm), ("transformers", entry.transformers))
+    return tuple(runtime for runtime, flags in pairs if flags is not None)
+
+
 def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
     by_method = raw.get("per_gpu_memory_by_method") or {}
     return TuningPreset(
@@ -129,7 +139,11 @@ class PresetCatalog:
         """Read the YAML files shipped in the package."""
         inf = _load("inference.yaml")
         defaults = inf.get("defaults", {})
-        presets = [_inference(p, defaults) for p in inf["presets"]]
+        upstream = upstream_runtimes()
+        presets = [
+            attrs.evolve(p, upstream_runtimes=_upstream_runtimes(upstream, p.name))
+            for p in (_inference(p, defaults) for p in inf["presets"])
+        ]
         tuning = [_tuning(p) for p in _load("tuning.yaml")["presets"]]
         skus_raw = _load("skus.yaml")
         skus = {

@@ -71,6 +71,7 @@ def real_operator(
         tmp_path_factory.mktemp("real-operator"),
         [
             "--sync-period=20s",
+            "--runtime-contract=kaito",
             f"--inference-image={local_artifacts['KAITO_INFERENCE_IMAGE']}",
             f"--tuning-image={local_artifacts['KAITO_TUNING_IMAGE']}",
             f"--trusted-data-networks={LOCAL_ADDRESS}/32",

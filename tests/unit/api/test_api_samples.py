@@ -18,8 +18,18 @@ EXAMPLES = Path(__file__).parents[3].parent / "shared" / "examples"
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_sample_is_valid(path: Path) -> None:
+    """Valid under kaito's contract; under upstream's, as upstream v0.12 would judge it."""
     ws = workspace_from_dict(yaml.safe_load(path.read_text()))
-    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD, runtime_contract="kaito").errors == []
+    strength = any(a.strength for a in (ws.inference.adapters if ws.inference else None) or ())
+    upstream = validate_create(ws, catalog=CATALOG, cloud=CLOUD, runtime_contract="upstream")
+    # upstream's own adapter sample predates vLLM as its default runtime, which has no strength
+    expected = (
+        ["Runtime validation: vLLM does not support adapter strength: inference.adapters"]
+        if strength and "kaito.sh/runtime" not in ws.annotations
+        else []
+    )
+    assert upstream.errors == expected
 
 
 def test_samples_cover_both_versions_and_a_template() -> None:

@@ -124,8 +124,8 @@ CASES: list[tuple[str, dict[str, Any], list[tuple[str, Any]], str]] = [
         INF,
         [("resource.instanceType", "Standard_NC6")],
         "invalid value: Unsupported GPU: Instance type Standard_NC6 has NVIDIA K80 GPUs (CUDA "
-        "compute capability 3.7), but preset phi-3-mini-4k-instruct on the transformers runtime "
-        "needs compute capability 5.0 or newer: resource.instanceType",
+        "compute capability 3.7), but preset phi-3-mini-4k-instruct on the vllm runtime "
+        "needs compute capability 7.0 or newer: resource.instanceType",
     ),
     (
         "labelSelector missing",
@@ -502,14 +502,15 @@ def test_aws_sku_checked_for_memory() -> None:
 
 def test_sku_lookup_is_case_insensitive_and_message_keeps_user_spelling() -> None:
     ws = edited(INF, "resource.instanceType", "standard_nv6")
-    (error,) = validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors
+    # kaito's runtime contract: transformers, which these M60s can run (vLLM cannot)
+    (error,) = validate_create(ws, catalog=CATALOG, cloud=CLOUD, runtime_contract="kaito").errors
     assert "Instance type standard_nv6 has a total of 8Gi" in error
 
 
 def test_count_multiplies_gpus_and_memory() -> None:
     ws = edited(inference_dict(count=2), "resource.instanceType", "Standard_NV12s_v3")
-    # 2 x 8Gi = 16Gi >= 9Gi for phi-3-mini
-    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []
+    # 2 x 8Gi = 16Gi >= 9Gi for phi-3-mini (on transformers: vLLM needs newer GPUs than M60s)
+    assert validate_create(ws, catalog=CATALOG, cloud=CLOUD, runtime_contract="kaito").errors == []
     ws = edited(inference_dict(count=2), "inference.preset.name", "falcon-40b")
     # 2 nodes x 1 A100 = 2 GPUs, 160Gi >= 90Gi
     assert validate_create(ws, catalog=CATALOG, cloud=CLOUD).errors == []

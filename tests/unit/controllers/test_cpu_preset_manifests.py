@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import yaml
 
 from kaito.api.meta import LabelSelector
@@ -113,12 +114,27 @@ def test_cpu_sku_nodeclaim_has_no_gpu_taint_and_gpu_sku_keeps_it() -> None:
     assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "sku"}
 
 
-def test_gpu_presets_render_as_before() -> None:
-    pod = _pod(_render(_workspace("Standard_NC6s_v3", "phi-3-mini-4k-instruct"), LOCAL))
+def test_gpu_presets_on_kaitos_contract_run_kaitos_image_and_download_the_weights() -> None:
+    local = attrs.evolve(LOCAL, runtime_contract="kaito")
+    pod = _pod(_render(_workspace("Standard_NC6s_v3", "phi-3-mini-4k-instruct"), local))
     container = pod["containers"][0]
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "1"}
-    assert container["image"] == "10.245.0.1:5000/kaito/kaito-phi-3-mini-4k-instruct:0.1.1"
-    assert "initContainers" not in pod and "startupProbe" not in container
+    assert container["image"] == LOCAL.inference_image
+    assert container["command"][0] == "kaito-inference"
+    assert "--model=microsoft/Phi-3-mini-4k-instruct" in container["command"]
+    assert "--download-dir=/workspace/weights" in container["command"]
+    assert {"name": "model-weights-volume", "mountPath": "/workspace/weights"} in container[
+        "volumeMounts"
+    ]
+    assert "initContainers" not in pod and "startupProbe" in container
+
+
+def test_gpu_presets_on_upstreams_contract_run_kaito_base() -> None:
+    pod = _pod(_render(_workspace("Standard_NC6s_v3", "phi-3-mini-4k-instruct"), LOCAL))
+    container = pod["containers"][0]
+    assert container["image"] == "10.245.0.1:5000/kaito/kaito-base:0.5.0"
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    assert container["command"][2].startswith("python3 /workspace/vllm/inference_api.py ")
 
 
 def _node(name: str, gpus: int | None) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from kaito.presets import default_catalog
 from kaito.render import dump_documents
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-SETTINGS = Settings()
+SETTINGS = Settings(runtime_contract="kaito")
+"""These goldens pin kaito's own runtime contract; tests/integration/parity pins upstream's."""
 UID = "0b7c2b1e-5d3a-4c4e-9d2f-1a2b3c4d5e6f"
 
 

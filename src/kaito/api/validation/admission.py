@@ -34,6 +34,7 @@ def review(
     node_auto_provisioning: bool = True,
     trusted_data_networks: tuple[Network, ...] = (),
     max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
+    runtime_contract: str = c.CONTRACT_UPSTREAM,
 ) -> dict[str, Any]:
     """Validate the Workspace in an AdmissionReview; return the AdmissionReview response.
 
@@ -51,7 +52,13 @@ def review(
     uid = str(request.get("uid", ""))
     try:
         result = _decide(
-            request, node_auto_provisioning, cloud, catalog, trusted_data_networks, max_node_count
+            request,
+            node_auto_provisioning,
+            cloud,
+            catalog,
+            trusted_data_networks,
+            max_node_count,
+            runtime_contract,
         )
     except WireError as exc:
         result = ValidationResult([f"cannot decode Workspace: {shorten(exc, 512)}"], [])
@@ -75,6 +82,7 @@ def _decide(
     catalog: Catalog,
     trusted: tuple[Network, ...],
     max_nodes: int,
+    contract: str,
 ) -> ValidationResult:
     kind = request.get("kind") or {}
     if isinstance(kind, Mapping) and kind.get("kind") not in (None, c.WORKSPACE_KIND):
@@ -90,6 +98,7 @@ def _decide(
             catalog=catalog,
             trusted_data_networks=trusted,
             max_node_count=max_nodes,
+            runtime_contract=contract,
         )
     old_raw = request.get("oldObject")
     if operation == "UPDATE" and isinstance(new_raw, Mapping) and isinstance(old_raw, Mapping):

@@ -7,7 +7,8 @@ cluster without the webhook still refuses to act on an invalid Workspace.
 from __future__ import annotations
 
 from kaito.api import constants as c
-from kaito.api.catalog import Catalog, GPUConfig
+from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
+from kaito.api.runtime_choice import chosen_contract, chosen_runtime, contract_of, runtime_of
 from kaito.api.validation.errors import (
     Collector,
     FieldError,
@@ -20,9 +21,7 @@ from kaito.api.validation.errors import (
 )
 from kaito.api.validation.gpu import (
     check_inference_fit,
-    chosen_runtime,
     lookup_sku,
-    runtime_of,
     warn_tuning_fit,
 )
 from kaito.api.validation.names import dns1123_label_errors
@@ -45,6 +44,7 @@ def validate_create(
     node_auto_provisioning: bool = True,
     trusted_data_networks: tuple[Network, ...] = (),
     max_node_count: int = c.DEFAULT_MAX_NODE_COUNT,
+    runtime_contract: str = c.CONTRACT_UPSTREAM,
 ) -> ValidationResult:
     """Every create-time rule; errors in upstream's words, warnings for kubectl.
 
@@ -54,6 +54,7 @@ def validate_create(
     ``cloud`` picks the SKU table (azure, aws, arc); both are required, so admission and
     the reconciler cannot judge against different tables by omission.
     ``trusted_data_networks`` are private networks tuning input URLs may name.
+    ``runtime_contract`` is the manager's default contract (``--runtime-contract``).
     ``max_node_count`` is the manager's cap on ``resource.count`` (its
     ``--max-nodes-per-workspace`` flag); ``kaito.sh/bypass-resource-checks`` does not lift it.
     """
@@ -73,7 +74,7 @@ def validate_create(
     sku = lookup_sku(out, ws, cloud, catalog) if node_auto_provisioning else None
     if ws.inference is not None:
         _check_partition(out, ws, node_auto_provisioning)
-        _check_inference(out, ws, ws.inference, sku, catalog, count_valid)
+        _check_inference(out, ws, ws.inference, sku, catalog, count_valid, runtime_contract)
     if ws.tuning is not None:
         _check_tuning(out, ws, ws.tuning, sku, catalog, trusted_data_networks, count_valid)
     return out.result()
@@ -155,6 +156,7 @@ def _check_annotations(out: Collector, ws: Workspace) -> None:
             )
         )
     check_runtime_annotation(out, ws)
+    check_contract_annotation(out, ws)
 
 
 def check_runtime_annotation(out: Collector, ws: Workspace) -> None:
@@ -167,6 +169,43 @@ def check_runtime_annotation(out: Collector, ws: Workspace) -> None:
     runtime = ws.annotations.get(c.ANNOTATION_RUNTIME)
     if runtime is not None and chosen_runtime(ws) is None:
         out.add(invalid_runtime(runtime))
+
+
+def check_contract_annotation(out: Collector, ws: Workspace) -> None:
+    """``kaito.sh/runtime-contract``, when set, names a contract (``upstream`` or ``kaito``)."""
+    value = ws.annotations.get(c.ANNOTATION_RUNTIME_CONTRACT)
+    if value is not None and chosen_contract(ws) is None:
+        out.add(invalid_contract(value))
+
+
+def invalid_contract(value: str) -> FieldError:
+    return invalid_value(
+        f"{quoted(value)} is not a valid runtime contract; choose one of: "
+        + ", ".join(c.CONTRACTS),
+        f"metadata.annotations[{c.ANNOTATION_RUNTIME_CONTRACT}]",
+    )
+
+
+def _check_contract(out: Collector, ws: Workspace, preset: InferencePreset, contract: str) -> None:
+    """What the chosen contract's image cannot do for this preset, said at admission."""
+    path = f"metadata.annotations[{c.ANNOTATION_RUNTIME_CONTRACT}]"
+    if chosen_contract(ws) == c.CONTRACT_UPSTREAM and not preset.upstream_runtimes:
+        out.add(
+            invalid_value(
+                f"preset {preset.name} is kaito's own: upstream's images do not serve it; "
+                f"use {c.ANNOTATION_RUNTIME_CONTRACT}: {c.CONTRACT_KAITO}",
+                path,
+            )
+        )
+    runtime = chosen_runtime(ws)
+    if contract == c.CONTRACT_UPSTREAM and runtime and runtime not in preset.upstream_runtimes:
+        out.add(
+            invalid_value(
+                f"upstream's image does not serve preset {preset.name} with the {runtime} "
+                f"runtime; choose one of: {', '.join(preset.upstream_runtimes)}",
+                f"metadata.annotations[{c.ANNOTATION_RUNTIME}]",
+            )
+        )
 
 
 def invalid_runtime(value: str) -> FieldError:
@@ -211,6 +250,7 @@ def _check_inference(
     sku: GPUConfig | None,
     cat: Catalog,
     count_valid: bool,
+    default_contract: str,
 ) -> None:
     if spec.preset is None and spec.template is None:
         out.add(generic("Preset or Template must be specified", "inference"))
@@ -264,7 +304,9 @@ def _check_inference(
                 "inference.preset.presetOptions.image",
             )
         )
-    runtime = runtime_of(ws, preset)
+    contract = contract_of(ws, preset, default_contract)
+    _check_contract(out, ws, preset, contract)
+    runtime = runtime_of(ws, preset, contract)
     if runtime == c.RUNTIME_VLLM and spec.adapters:
         if preset.family == "falcon":
             out.add(
@@ -282,7 +324,7 @@ def _check_inference(
                 )
             )
     if sku is not None:
-        check_inference_fit(out, ws, sku, preset, count_valid=count_valid)
+        check_inference_fit(out, ws, sku, preset, runtime=runtime, count_valid=count_valid)
 
 
 def _check_tuning(

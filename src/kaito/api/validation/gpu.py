@@ -54,21 +54,6 @@ def lookup_sku(out: Collector, ws: Workspace, cloud: str, catalog: Catalog) -> G
     return sku
 
 
-def chosen_runtime(ws: Workspace) -> str | None:
-    """The runtime the ``kaito.sh/runtime`` annotation names (any case, spaces trimmed, as
-    the controller reads it); ``None`` when unset or not a runtime."""
-    wanted = ws.annotations.get(c.ANNOTATION_RUNTIME)
-    if wanted is None:
-        return None
-    wanted = wanted.strip().lower()
-    return wanted if wanted in c.RUNTIMES else None
-
-
-def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
-    """The ``kaito.sh/runtime`` annotation when it names a runtime, else the preset's default."""
-    return chosen_runtime(ws) or preset.runtime
-
-
 def millicores(quantity: str) -> int:
     """A Kubernetes CPU quantity (``2``, ``1.5``, ``500m``) in millicores."""
     text = quantity.strip()
@@ -118,6 +103,7 @@ def check_inference_fit(
     sku: GPUConfig,
     preset: InferencePreset,
     *,
+    runtime: str,
     count_valid: bool = True,
 ) -> None:
     """Upstream's three GPU checks plus the compute-capability check, as errors.
@@ -165,7 +151,6 @@ def check_inference_fit(
                 "resource.instanceType",
             )
         )
-    runtime = runtime_of(ws, preset)
     needed = MIN_COMPUTE_CAPABILITY.get(runtime)
     if (
         needed is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from kaito.api import constants as c
 from kaito.api.meta import LabelSelectorError, label_selector_as_map
+from kaito.api.runtime_choice import chosen_runtime
 from kaito.api.validation.create import check_count, check_max_node_count, invalid_runtime
 from kaito.api.validation.errors import (
     Collector,
@@ -24,7 +25,6 @@ from kaito.api.validation.errors import (
     invalid_value,
     missing_field,
 )
-from kaito.api.validation.gpu import chosen_runtime
 from kaito.api.validation.sources import check_adapters, check_image, check_urls
 from kaito.api.validation.template import check_pod_template
 from kaito.api.workspace import InferenceSpec, ResourceSpec, TuningSpec, Workspace

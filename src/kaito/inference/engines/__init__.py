@@ -33,6 +33,7 @@ def create_engine(config: InferenceConfig) -> Engine:
         device=config.device,
         trust_remote_code=config.trust_remote_code,
         local_files_only=not config.allow_remote_files,
+        download_dir=config.download_dir,
         chat_template=config.chat_template,
         adapters_dir=config.adapters_dir,
         combination_type=config.combination_type,

@@ -65,6 +65,7 @@ class TransformersEngine:
         device: str = "auto",
         trust_remote_code: bool = False,
         local_files_only: bool = True,
+        download_dir: str | None = None,
         chat_template: str | None = None,
         adapters_dir: str = "/mnt/adapter",
         combination_type: str = "svd",
@@ -78,6 +79,7 @@ class TransformersEngine:
         self._device = device
         self._trust_remote_code = trust_remote_code
         self._local_files_only = local_files_only
+        self._download_dir = download_dir
         self._chat_template = chat_template
         self._adapters_dir = adapters_dir
         self._combination_type = combination_type
@@ -137,6 +139,8 @@ class TransformersEngine:
             "trust_remote_code": self._trust_remote_code,
             "local_files_only": self._local_files_only,
         }
+        if self._download_dir:
+            common["cache_dir"] = self._download_dir
         tokenizer = AutoTokenizer.from_pretrained(self._model_path, **common)
         if self._chat_template:
             tokenizer.chat_template = load_chat_template(self._chat_template)

@@ -75,7 +75,11 @@ class VllmEngine:
             trust_remote_code=config.trust_remote_code,
             chat_template=config.chat_template,
             adapters_dir=config.adapters_dir,
-            engine_args=config.engine_args,
+            engine_args=(
+                {"download_dir": config.download_dir, **config.engine_args}
+                if config.download_dir
+                else config.engine_args
+            ),
         )
 
     @property

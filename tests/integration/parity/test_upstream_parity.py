@@ -1,0 +1,158 @@
+"""kaito's ``upstream`` runtime contract renders what upstream Kaito v0.12 renders.
+
+For each inference Workspace captured from upstream's operator (``tests/data/
+upstream-rendered``), kaito renders its objects with the ``upstream`` contract, the real API
+server fills in its defaults (a server-side dry run, as a create would), and the result is
+compared with upstream's live objects field by field. ``/bin/sh -c`` scripts are compared
+as sets of words, because upstream writes its flags in random order. Every field that
+differs must be listed, with its reason, in ``differences.yaml`` next to this file; a new
+difference, or a listed one that went away, fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kaito.api import workspace_from_dict
+from kaito.controllers import desired
+from kaito.controllers.settings import Settings
+from kaito.presets import default_catalog
+from kaito.testenv import ControlPlane
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "upstream-rendered"
+DIFFERENCES = yaml.safe_load((Path(__file__).parent / "differences.yaml").read_text())
+CASES = [
+    "01-phi3-vllm",
+    "02-phi3-transformers",
+    "03a-mistral-adapter-vllm",
+    "03b-mistral-adapter-tf",
+    "04-phi4-tp2",
+    "05-llama70b-multinode",
+    "07-custom-template",
+]
+SETTINGS = Settings(runtime_contract="upstream", preset_registry="mcr.microsoft.com/aks/kaito")
+"""What upstream's operator ran with: PRESET_REGISTRY_NAME=mcr.microsoft.com/aks/kaito."""
+VOLATILE_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
+
+
+def reference(case: str) -> tuple[dict[str, Any], dict[tuple[str, str], dict[str, Any]]]:
+    """The input Workspace and upstream's objects it owns, by (kind, name)."""
+    docs = [d for d in yaml.safe_load_all((DATA / f"{case}.yaml").read_text()) if d]
+    ws = docs[0]
+    owned = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in docs[1:]
+        if d["kind"] in ("StatefulSet", "Service")
+        and any(
+            o.get("name") == ws["metadata"]["name"]
+            for o in d["metadata"].get("ownerReferences", [])
+        )
+    }
+    return ws, owned
+
+
+def normalise(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop what the API server or a run makes volatile; scripts become sorted word lists."""
+    out = copy.deepcopy(obj)
+    meta = out["metadata"]
+    for key in VOLATILE_METADATA:
+        meta.pop(key, None)
+    for owner in meta.get("ownerReferences", []):
+        owner.pop("uid", None)
+    out.pop("status", None)
+    spec = out.get("spec", {})
+    if out["kind"] == "Service":
+        spec.pop("clusterIP", None)
+        spec.pop("clusterIPs", None)
+    return _scripts_as_sets(out)
+
+
+def _scripts_as_sets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scripts_as_sets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) == 3 and value[:2] == ["/bin/sh", "-c"] and isinstance(value[2], str):
+            return ["/bin/sh", "-c", sorted(value[2].replace(";", " ; ").split())]
+        return [_scripts_as_sets(v) for v in value]
+    return value
+
+
+def differing_paths(ours: Any, theirs: Any, path: str = "") -> set[str]:
+    """Paths (``spec.template.spec.containers[0].image``) where the two values differ."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        out: set[str] = set()
+        for key in ours.keys() | theirs.keys():
+            sub = f"{path}.{key}" if path else key
+            if key not in ours or key not in theirs:
+                out.add(sub)
+            else:
+                out |= differing_paths(ours[key], theirs[key], sub)
+        return out
+    if (
+        isinstance(ours, list)
+        and isinstance(theirs, list)
+        and len(ours) == len(theirs)
+        and not (ours and isinstance(ours[-1], str) and path.endswith("command"))
+    ):
+        out = set()
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            out |= differing_paths(a, b, f"{path}[{i}]")
+        return out
+    return set() if ours == theirs else {path}
+
+
+def dry_run(plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The object as the API server would store it (defaults applied), without storing it."""
+    body = copy.deepcopy(manifest)
+    body["metadata"]["namespace"] = namespace
+    owners = body["metadata"].pop("ownerReferences", None)  # no real owner in a dry run
+    proc = plane.kubectl(
+        "create",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(body),
+    )
+    stored: dict[str, Any] = json.loads(proc.stdout)
+    stored["metadata"]["namespace"] = manifest["metadata"]["namespace"]
+    if owners is not None:
+        stored["metadata"]["ownerReferences"] = owners
+    return stored
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_upstream_contract_renders_what_upstream_renders(
+    case: str, control_plane: ControlPlane, namespace: str
+) -> None:
+    raw, theirs = reference(case)
+    raw = copy.deepcopy(raw)
+    raw["metadata"]["uid"] = "00000000-0000-0000-0000-000000000001"
+    ws = workspace_from_dict(raw)
+    resolved = desired.resolve(ws, default_catalog(), SETTINGS)
+    assert resolved.contract == "upstream"
+    ours = {
+        (m["kind"], m["metadata"]["name"]): m
+        for m in desired.inference_objects(ws, resolved, SETTINGS, "1")
+    }
+    assert set(ours) == set(theirs), "kaito owns other objects than upstream does"
+    found: dict[str, str] = {}
+    for key, manifest in sorted(ours.items()):
+        stored = normalise(dry_run(control_plane, namespace, manifest))
+        for path in differing_paths(stored, normalise(theirs[key])):
+            found[f"{key[0]}/{key[1]}: {path}"] = ""
+    listed = {
+        f"{entry['object']}: {entry['path']}": entry["reason"]
+        for entry in DIFFERENCES.get(case) or []
+    }
+    assert all(listed.values()), "every listed difference says why"
+    assert sorted(found) == sorted(listed)
