@@ -14,14 +14,14 @@
 # its debootstrap'ed bookworm base (python 3.11) when it builds with buildah.
 #
 # Two install layers: the dependencies (torch & co, several GB) come from a requirements list
-# derived from pyproject.toml in a stage of its own, so the layer is rebuilt only when that
+# derived from pyproject.toml (the `runtime` and `ray` extras) in a stage of its own, so the layer is rebuilt only when that
 # list changes; a change under src/ rebuilds, pushes and pulls only the small kaito layer.
 ARG BASE=python:3.12-slim-bookworm
 
 FROM ${BASE} AS requirements
 USER root
 COPY pyproject.toml /tmp/
-RUN python3 -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['runtime']))" > /requirements.txt
+RUN python3 -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; print('\n'.join(p['dependencies'] + x['runtime'] + x['ray']))" > /requirements.txt
 
 FROM ${BASE}
 # Build-time only (ARGs are not in the image's config). WHEELHOUSE: a directory of wheels kept

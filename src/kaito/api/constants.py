@@ -144,6 +144,8 @@ REASON_INVALID_SPEC: Final = "InvalidSpec"
 # Pod-failure reasons surfaced in InferenceReady (upstream HEAD classification).
 REASON_CONTAINER_OOM_KILLED: Final = "ContainerOOMKilled"
 REASON_IMAGE_PULL_ERROR: Final = "ImagePullError"
+REASON_WEIGHTS_PULL_FAILED: Final = "ModelWeightsPullFailed"
+"""The init container that pulls an artifact preset's weights failed (oras's words)."""
 REASON_CONTAINER_START_ERROR: Final = "ContainerStartError"
 REASON_CONTAINER_CRASH_LOOP_BACKOFF: Final = "ContainerCrashLoopBackOff"
 REASON_POD_EVICTED: Final = "PodEvicted"

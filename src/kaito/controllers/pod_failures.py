@@ -16,6 +16,8 @@ import attrs
 from kaito.api import constants as c
 
 MAX_MESSAGE = 256
+WEIGHTS_DOWNLOADER = "model-weights-downloader"
+"""The init container that pulls an artifact preset's weights (kaito.controllers.workload)."""
 
 _IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _START = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -31,6 +33,14 @@ def _truncate(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
+def _last_lines(text: str, keep: int = 2, limit: int = 180) -> str:
+    """The last non-empty lines of a log tail, joined, at most ``limit`` characters kept from
+    the end: where programs say why they stopped."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = " | ".join(lines[-keep:])
+    return joined if len(joined) <= limit else "..." + joined[-(limit - 3) :]
+
+
 def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
     name = status.get("name", "?")
     state = status.get("state") or {}
@@ -40,6 +50,16 @@ def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
     why = waiting.get("reason", "")
     detail = waiting.get("message") or terminated.get("message") or ""
     prefix = f"pod {pod} container {name}"
+    # the container's last log lines, where it reports them (FallbackToLogsOnError)
+    logged = (terminated.get("message") or last.get("message") or "").strip()
+    failed = (terminated.get("exitCode") or last.get("exitCode") or 0) != 0
+    if name == WEIGHTS_DOWNLOADER and failed and why not in _IMAGE_PULL:
+        words = (
+            _last_lines(logged) or f"exit code {terminated.get('exitCode') or last.get('exitCode')}"
+        )
+        return PodFailure(
+            c.REASON_WEIGHTS_PULL_FAILED, f"pod {pod}: cannot pull the model weights: {words}"
+        )
     if why in _IMAGE_PULL:
         image = status.get("image", "")
         text = f"{prefix}: {why}: cannot pull image {image}" + (f": {detail}" if detail else "")
@@ -54,7 +74,9 @@ def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
     if why == "CrashLoopBackOff":
         code = last.get("exitCode")
         text = f"{prefix}: CrashLoopBackOff" + (f" (last exit code {code})" if code else "")
-        if detail:  # the kubelet's words: "back-off 40s restarting failed container=..."
+        if logged:  # the program's own last words (a hub's 401, a missing file) say most
+            text += f": {_last_lines(logged)}"
+        elif detail:  # the kubelet's words: "back-off 40s restarting failed container=..."
             text += f": {detail}"
         return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, _truncate(text))
     if why in _START:

@@ -23,6 +23,7 @@ from kaito.controllers.settings import Settings
 from kaito.controllers.workload import (
     ADAPTERS_DIR,
     MODEL_DIR,
+    POD_INDEX_ENV,
     WEIGHTS_VOLUME,
     Manifest,
     adapter_pullers,
@@ -161,8 +162,7 @@ def _env(ws: Workspace, runtime: str, nodes: int) -> list[dict[str, Any]]:
         ref = {"key": "HF_TOKEN", "name": options.model_access_secret, "optional": True}
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
     if nodes > 1:
-        field = {"apiVersion": "v1", "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
-        env.append({"name": "POD_INDEX", "valueFrom": {"fieldRef": field}})
+        env += POD_INDEX_ENV
     return env
 
 
@@ -224,7 +224,8 @@ def statefulset(
     runtime: str,
 ) -> Manifest:
     """The preset's StatefulSet, one replica per node, as upstream v0.12 renders it."""
-    nodes = ws.resource.node_count
+    # transformers serves each node on its own: only vLLM spans nodes (with Ray)
+    nodes = ws.resource.node_count if runtime == c.RUNTIME_VLLM else 1
     gpus = str(gpu_count(preset, sku))
     volumes, mounts = _volumes(ws)
     init_containers, secret_volumes = adapter_pullers(ws, settings)
@@ -250,7 +251,7 @@ def statefulset(
         "namespace": ws.namespace,
         "annotations": {c.ANNOTATION_WORKSPACE_REVISION: revision},
         "owners": [owner_reference(ws)],
-        "replicas": nodes,
+        "replicas": ws.resource.node_count,
         "service_name": f"{ws.name}-headless",
         "pod_management_policy": "Parallel",
         "pvc_retention": {"whenDeleted": "Delete", "whenScaled": "Retain"},

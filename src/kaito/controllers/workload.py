@@ -35,6 +35,23 @@ ADAPTERS_DIR = "/mnt/adapter"
 WEIGHTS_DOWNLOADER = "model-weights-downloader"
 """Upstream's name for the init container that pulls an artifact preset's weights."""
 WEIGHTS_VOLUME = "model-weights-volume"
+POD_INDEX_ENV: list[dict[str, Any]] = [
+    {
+        "name": "POD_INDEX",
+        "valueFrom": {
+            "fieldRef": {
+                "apiVersion": "v1",
+                "fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']",
+            }
+        },
+    }
+]
+"""A StatefulSet pod's ordinal, from the label the StatefulSet controller sets."""
+POD_IP_ENV: dict[str, Any] = {
+    "name": "POD_IP",
+    "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+}
+"""The address a Ray node advertises to the others."""
 
 
 def workspace_labels(ws: Workspace) -> dict[str, str]:
@@ -133,6 +150,28 @@ def inference_command(ws: Workspace, preset: InferencePreset) -> list[str]:
     return command
 
 
+def multi_node(ws: Workspace, preset: InferencePreset) -> bool:
+    """Several nodes serving one model: vLLM over a Ray cluster, one pod per node."""
+    return (
+        uses_statefulset(preset)
+        and ws.resource.node_count > 1
+        and runtime_of(ws, preset) == c.RUNTIME_VLLM
+    )
+
+
+def ray_node_command(ws: Workspace, server: list[str]) -> list[str]:
+    """``kaito-inference-node``: pod 0 leads the Ray cluster and runs ``server``, the others
+    join it through the Service ``<ws>`` (which selects pod 0)."""
+    return [
+        "kaito-inference-node",
+        f"--nodes={ws.resource.node_count}",
+        f"--leader-service={ws.name}",
+        f"--namespace={ws.namespace}",
+        "--",
+        *server,
+    ]
+
+
 def weights_reference(preset: InferencePreset, settings: Settings) -> str:
     """``<preset registry>/kaito-<preset>:<tag>``: the weights artifact of an artifact preset."""
     return preset.image(settings.preset_registry)
@@ -207,6 +246,11 @@ def default_inference_config(
             f"  tensor-parallel-size: {gpu_count(preset, sku)}",
             "  gpu-memory-utilization: 0.95",
         ]
+        if multi_node(ws, preset):
+            lines += [
+                f"  pipeline-parallel-size: {ws.resource.node_count}",
+                "  distributed-executor-backend: ray",
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -248,7 +292,7 @@ def _service_values(ws: Workspace, *, statefulset: bool) -> dict[str, Any]:
 
 
 def services(ws: Workspace, *, statefulset: bool) -> list[Manifest]:
-    """``<ws>`` (http 80 -> 5000, torch 29500) and ``<ws>-headless``."""
+    """``<ws>`` (http 80 -> 5000, Ray's 6379) and ``<ws>-headless``."""
     values = _service_values(ws, statefulset=statefulset)
     return [
         render("inference/service.yaml.j2", s=values),
@@ -348,7 +392,7 @@ def _env(ws: Workspace) -> list[dict[str, Any]]:
 
 
 def uses_statefulset(preset: InferencePreset | None) -> bool:
-    """Distributed presets run as a StatefulSet (stable pod names for the torch leader)."""
+    """Distributed presets run as a StatefulSet (pod 0 leads the Ray cluster of several nodes)."""
     return preset is not None and preset.supports_distributed
 
 
@@ -380,7 +424,11 @@ def inference_workload(
         "puller_image": settings.puller_image,
         "container_name": ws.name,
         "image": image,
-        "command": inference_command(ws, preset),
+        "command": (
+            ray_node_command(ws, inference_command(ws, preset))
+            if multi_node(ws, preset)
+            else inference_command(ws, preset)
+        ),
         "distributed": statefulset,
         "gpu_count": gpu_count(preset, sku),
         "cpu_requests": cpu_resources(preset),
@@ -388,7 +436,7 @@ def inference_workload(
         "weights_volume": WEIGHTS_VOLUME
         if preset.weights_artifact or downloads_weights(preset)
         else None,
-        "env": _env(ws),
+        "env": _env(ws) + ([*POD_INDEX_ENV, POD_IP_ENV] if multi_node(ws, preset) else []),
         "config_map": config_map_name(ws),
     }
     template = "inference/statefulset.yaml.j2" if statefulset else "inference/deployment.yaml.j2"

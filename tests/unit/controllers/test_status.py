@@ -182,3 +182,39 @@ def test_tuning_conditions(
     assert got_state == state
     if state == "Failed":
         assert "backoff limit" in conds[1].message
+
+
+def test_a_failed_weights_pull_says_so_in_the_registrys_words() -> None:
+    oras = (
+        "Error: failed to resolve 10.245.0.1:5000/kaito/kaito-gone:1: "
+        "10.245.0.1:5000/kaito/kaito-gone:1: not found\n"
+    )
+    downloader = {
+        "name": "model-weights-downloader",
+        "image": "oras:1",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": oras}},
+    }
+    failure = classify_pod(pod("p-0", initContainerStatuses=[downloader]))
+    assert failure is not None
+    assert failure.reason == "ModelWeightsPullFailed"
+    assert failure.message.startswith("pod p-0: cannot pull the model weights: Error: failed")
+    assert failure.message.endswith("kaito-gone:1: not found")
+
+
+def test_a_crashing_server_reports_its_last_log_lines_not_the_back_off() -> None:
+    log = (
+        "INFO loading meta-llama/Llama-3.1-8B-Instruct\n"
+        "Traceback (most recent call last):\n"
+        "OSError: You are trying to access a gated repo. 401 Client Error: Unauthorized\n"
+    )
+    server = waiting(
+        "CrashLoopBackOff",
+        lastState={"terminated": {"exitCode": 1, "reason": "Error", "message": log}},
+    )
+    server["state"]["waiting"]["message"] = "back-off 40s restarting failed container"
+    failure = classify_pod(pod("p-0", containerStatuses=[server]))
+    assert failure is not None and failure.reason == "ContainerCrashLoopBackOff"
+    assert "(last exit code 1)" in failure.message
+    assert failure.message.endswith("401 Client Error: Unauthorized")
+    assert "back-off" not in failure.message
