@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     resolved = desired.resolve(ws, catalog, settings)
     objects = [
         nodeclaims.nodeclaim(ws, i, resolved.preset, settings)
-        for i in range(ws.resource.node_count)
+        for i in range(resolved.nodes)
     ]
     objects += desired.inference_objects(ws, resolved, settings, revision="1")
     sys.stdout.write(dump_documents(objects))

@@ -15,8 +15,10 @@ from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
 from kaito.api.runtime_choice import contract_of, runtime_of
 from kaito.api.workspace import Workspace
 from kaito.controllers import upstream_workload, workload
+from kaito.controllers.node_estimate import estimate_nodes, max_model_len
 from kaito.controllers.settings import Settings
 from kaito.controllers.workload import Manifest
+from kaito.presets.upstream import upstream_runtimes
 
 
 @attrs.frozen
@@ -29,6 +31,15 @@ class Resolved:
     contract: str = c.CONTRACT_KAITO
     runtime: str | None = None
     """The inference server of a preset Workspace; None for templates and tuning."""
+    nodes: int = 1
+    """Nodes the Workspace runs on: upstream's estimate for vLLM under the ``upstream``
+    contract (:mod:`.node_estimate`), else ``resource.count``."""
+
+    def effective(self, ws: Workspace) -> Workspace:
+        """``ws`` with ``resource.count`` set to the nodes it runs on."""
+        if self.nodes == ws.resource.node_count:
+            return ws
+        return attrs.evolve(ws, resource=attrs.evolve(ws.resource, count=self.nodes))
 
     @property
     def statefulset(self) -> bool:
@@ -38,7 +49,32 @@ class Resolved:
         return workload.uses_statefulset(self.preset)
 
 
-def resolve(ws: Workspace, catalog: Catalog, settings: Settings) -> Resolved:
+def _nodes(
+    ws: Workspace,
+    preset: InferencePreset | None,
+    sku: GPUConfig | None,
+    contract: str,
+    runtime: str | None,
+    config_text: str | None,
+) -> int:
+    data = upstream_runtimes()
+    if (
+        contract != c.CONTRACT_UPSTREAM
+        or runtime != c.RUNTIME_VLLM
+        or preset is None
+        or sku is None
+        or not data.ships(preset.name)
+    ):
+        return ws.resource.node_count
+    estimate = estimate_nodes(data.preset(preset.name), sku, max_model_len(config_text))
+    return estimate if estimate is not None else ws.resource.node_count
+
+
+def resolve(
+    ws: Workspace, catalog: Catalog, settings: Settings, config_text: str | None = None
+) -> Resolved:
+    """What serves ``ws``. ``config_text``: the ``inference_config.yaml`` of the ConfigMap
+    the Workspace names, where known (its ``max-model-len`` counts in upstream's estimate)."""
     preset = None
     if ws.inference is not None and ws.inference.preset is not None:
         preset = catalog.inference_preset(ws.inference.preset.name)
@@ -48,16 +84,18 @@ def resolve(ws: Workspace, catalog: Catalog, settings: Settings) -> Resolved:
         else None
     )
     if ws.inference is None:
-        return Resolved(preset, sku)
+        return Resolved(preset, sku, nodes=ws.resource.node_count)
     contract = contract_of(ws, preset, settings.runtime_contract)
     runtime = runtime_of(ws, preset, contract) if preset is not None else None
-    return Resolved(preset, sku, contract, runtime)
+    nodes = _nodes(ws, preset, sku, contract, runtime, config_text)
+    return Resolved(preset, sku, contract, runtime, nodes)
 
 
 def inference_objects(
     ws: Workspace, resolved: Resolved, settings: Settings, revision: str
 ) -> list[Manifest]:
     """ConfigMap (kaito's, unless the Workspace names its own), Services, then the workload."""
+    ws = resolved.effective(ws)
     if resolved.contract == c.CONTRACT_UPSTREAM:
         return upstream_workload.upstream_objects(
             ws, resolved.preset, resolved.sku, settings, revision, resolved.runtime or ""

@@ -169,7 +169,7 @@ class WorkspaceReconciler:
             return Result()
         rev, annotations = await self._sync_revision(ws, obj)
         await self._patch_metadata(ws, annotations)
-        resolved = desired.resolve(ws, self.catalog, self.settings)
+        resolved = desired.resolve(ws, self.catalog, self.settings, self._config_text(ws))
         plan, resource = await self._sync_nodes(ws, obj, resolved)
         if ws.tuning is not None:
             job = None
@@ -195,7 +195,9 @@ class WorkspaceReconciler:
                 job = self.cache.get(r.JOB, ws.name, ws.namespace)
             pods = self._pods(ws)
             conds, state = status.tuning_conditions(job, pods, resource)
-            await self._write_status(obj, [resource, *conds], plan.worker_nodes, state)
+            await self._write_status(
+                obj, [resource, *conds], plan.worker_nodes, state, resolved.nodes
+            )
             return (
                 Result()
                 if state in (c.STATE_SUCCEEDED, c.STATE_FAILED)
@@ -210,7 +212,9 @@ class WorkspaceReconciler:
         inference = status.inference_condition(workload, self._pods(ws), resource)
         summary = status.summary_conditions(resource, inference)
         state = status.inference_state(summary[0], inference)
-        await self._write_status(obj, [resource, inference, *summary], plan.worker_nodes, state)
+        await self._write_status(
+            obj, [resource, inference, *summary], plan.worker_nodes, state, resolved.nodes
+        )
         if not resource.is_true:
             return Result(requeue_after=WAIT_FOR_NODES)
         if not summary[0].is_true:
@@ -355,7 +359,7 @@ class WorkspaceReconciler:
         plan = plan_nodes(
             selector=ws.resource.label_selector,
             instance_type=ws.resource.instance_type,
-            required=ws.resource.node_count,
+            required=resolved.nodes,
             nodes=candidates,
             own_claim_nodes=own_nodes,
             preferred=ws.resource.preferred_nodes or (),
@@ -380,7 +384,7 @@ class WorkspaceReconciler:
             claims, blocked = creation.claims, creation.blocked
         await self._label_gpu_nodes(plan.worker_nodes)
         observation = status.NodeObservation(
-            required=ws.resource.node_count,
+            required=resolved.nodes,
             ready_nodes=plan.worker_nodes,
             nodeclaims=claims,
             auto_provisioning=nap,
@@ -452,6 +456,14 @@ class WorkspaceReconciler:
         except NotFound:
             return
 
+    def _config_text(self, ws: Workspace) -> str | None:
+        """``inference_config.yaml`` of the ConfigMap the Workspace names, if cached."""
+        name = ws.inference.config if ws.inference is not None else None
+        if not name:
+            return None
+        config = self.cache.get(r.CONFIG_MAP, name, ws.namespace)
+        return str(((config or {}).get("data") or {}).get("inference_config.yaml") or "")
+
     def _pods(self, ws: Workspace) -> list[dict[str, Any]]:
         return self._indexed(r.POD, BY_WORKSPACE, f"{ws.namespace}/{ws.name}")
 
@@ -466,6 +478,7 @@ class WorkspaceReconciler:
         conds: Sequence[Cond],
         worker_nodes: Sequence[str] | None = None,
         state: str | None = None,
+        target_nodes: int | None = None,
     ) -> None:
         """Merge-patch ``/status`` with what changed; send nothing when nothing did."""
         metadata = obj.get("metadata") or {}
@@ -498,7 +511,7 @@ class WorkspaceReconciler:
             patch["workerNodes"] = list(worker_nodes)
         if state is not None and state != current.get("state"):
             patch["state"] = state
-        target = ws_target_nodes(obj)
+        target = target_nodes if target_nodes is not None else ws_target_nodes(obj)
         if worker_nodes is not None and current.get("targetNodeCount") != target:
             patch["targetNodeCount"] = target
         if not patch:
@@ -517,7 +530,7 @@ class WorkspaceReconciler:
 
 
 def ws_target_nodes(obj: dict[str, Any]) -> int:
-    """``status.targetNodeCount``: the nodes the Workspace runs on (``resource.count``)."""
+    """``resource.count``: ``status.targetNodeCount`` where no estimate says otherwise."""
     count = (obj.get("resource") or {}).get("count")
     return int(count) if count else 1
 

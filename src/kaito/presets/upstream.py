@@ -54,7 +54,9 @@ class UpstreamPreset:
     transformers_error: str
     """Upstream's admission message when transformers cannot serve it."""
     model_file_size: int
-    """Bytes of the safetensors files (upstream's data-parallel test uses it)."""
+    """Bytes of the safetensors files (upstream's data-parallel test and estimator use it)."""
+    bytes_per_token: int
+    """KV-cache bytes one token takes (upstream's estimator reserves a context's worth)."""
     startup_failure_threshold: int
     """Startup probe failures allowed at 10 s (upstream: from the model size, 180..1080)."""
 
@@ -92,6 +94,7 @@ def _preset(raw: Mapping[str, Any]) -> UpstreamPreset:
         transformers=_runtime_flags(tfs),
         transformers_error=str(tfs.get("error", "")),
         model_file_size=parse_quantity(str(estimator.get("model_file_size", "0"))),
+        bytes_per_token=int(estimator.get("bytes_per_token", 0)),
         startup_failure_threshold=int(estimator.get("startup_failure_threshold", 180)),
     )
 
