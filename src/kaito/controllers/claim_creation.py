@@ -84,6 +84,16 @@ async def create_missing(
     known = list(claims)
     existing = {claim["metadata"]["name"] for claim in known}
     missing = [i for i in range(wanted) if nodeclaims.nodeclaim_name(ws, i) not in existing]
+    # A claim under another name is a node this Workspace has too: upstream Kaito names its
+    # claims at random, so without this taking over its Workspace would double every node.
+    ours = {nodeclaims.nodeclaim_name(ws, i) for i in range(wanted)}
+    foreign = sum(
+        1
+        for claim in known
+        if claim["metadata"]["name"] not in ours
+        and not (claim.get("metadata") or {}).get("deletionTimestamp")
+    )
+    missing = missing[foreign:]
     total = _owned_claim_total(cache)
     for index in missing[:BATCH]:
         if _deleting(cache, ws):
