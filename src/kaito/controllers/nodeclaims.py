@@ -21,7 +21,7 @@ from kaito.api.workspace import Workspace
 from kaito.controllers.settings import Settings
 from kaito.render import render
 
-DEFAULT_STORAGE = "1024Gi"
+DEFAULT_STORAGE = "1Ti"
 NODEPOOL = "kaito"
 
 
@@ -36,8 +36,9 @@ def workspace_selector(ws: Workspace) -> dict[str, str]:
 
 
 def storage_request(preset: InferencePreset | TuningPreset | None) -> str:
-    """The preset's disk requirement in whole GiB (the OS disk of the node)."""
-    if preset is None or preset.disk <= 0:
+    """The preset's disk requirement in whole GiB (the OS disk of the node); 1 TiB for
+    template and tuning Workspaces (datasets and checkpoints), as upstream v0.12 asks."""
+    if preset is None or isinstance(preset, TuningPreset) or preset.disk <= 0:
         return DEFAULT_STORAGE
     gib = -(-preset.disk // 2**30)
     return f"{gib}Gi"
@@ -86,5 +87,6 @@ def nodeclaim(
             "nodepool": NODEPOOL,
             "storage": storage_request(preset),
             "gpu_taint": gpu_node(ws, settings, sku),
+            "azure_sku": settings.cloud == "azure" and bool(ws.resource.instance_type),
         },
     )

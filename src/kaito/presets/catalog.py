@@ -82,13 +82,16 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
     )
 
 
-def _upstream_runtimes(upstream: UpstreamRuntimes, name: str) -> tuple[str, ...]:
-    """The runtimes upstream's image serves preset ``name`` with (vLLM first), if any."""
-    if not upstream.ships(name):
-        return ()
-    entry = upstream.preset(name)
+def _with_upstream(upstream: UpstreamRuntimes, preset: InferencePreset) -> InferencePreset:
+    """The preset with the runtimes upstream v0.12's image serves it with (vLLM first)."""
+    if not upstream.ships(preset.name):
+        return preset
+    entry = upstream.preset(preset.name)
     pairs = (("vllm", entry.vllm), ("transformers", entry.transformers))
-    return tuple(runtime for runtime, flags in pairs if flags is not None)
+    return attrs.evolve(
+        preset,
+        upstream_runtimes=tuple(runtime for runtime, flags in pairs if flags is not None),
+    )
 
 
 def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
@@ -141,8 +144,7 @@ class PresetCatalog:
         defaults = inf.get("defaults", {})
         upstream = upstream_runtimes()
         presets = [
-            attrs.evolve(p, upstream_runtimes=_upstream_runtimes(upstream, p.name))
-            for p in (_inference(p, defaults) for p in inf["presets"])
+            _with_upstream(upstream, p) for p in (_inference(p, defaults) for p in inf["presets"])
         ]
         tuning = [_tuning(p) for p in _load("tuning.yaml")["presets"]]
         skus_raw = _load("skus.yaml")

@@ -57,6 +57,8 @@ class UpstreamPreset:
     """Bytes of the safetensors files (upstream's data-parallel test and estimator use it)."""
     bytes_per_token: int
     """KV-cache bytes one token takes (upstream's estimator reserves a context's worth)."""
+    disk_storage: int
+    """Bytes of node disk upstream asks for (the weights + 80 GiB); 0 if unknown."""
     startup_failure_threshold: int
     """Startup probe failures allowed at 10 s (upstream: from the model size, 180..1080)."""
 
@@ -95,6 +97,7 @@ def _preset(raw: Mapping[str, Any]) -> UpstreamPreset:
         transformers_error=str(tfs.get("error", "")),
         model_file_size=parse_quantity(str(estimator.get("model_file_size", "0"))),
         bytes_per_token=int(estimator.get("bytes_per_token", 0)),
+        disk_storage=parse_quantity(str(estimator.get("disk_storage", "0"))),
         startup_failure_threshold=int(estimator.get("startup_failure_threshold", 180)),
     )
 

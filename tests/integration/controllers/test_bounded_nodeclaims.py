@@ -124,7 +124,9 @@ async def make_harness(
         reconciler = WorkspaceReconciler(
             client,
             cache,
-            settings=Settings(**settings),
+            # kaito's contract: resource.count decides the node count (under upstream's, a
+            # vLLM preset gets the estimate from its weights, 1 node for phi-3)
+            settings=Settings(**{"runtime_contract": "kaito", **settings}),
             catalog=default_catalog(),
             recorder=EventRecorder(client, component="kaito-workspace-test"),
         )

@@ -20,10 +20,11 @@ import pytest
 import yaml
 
 from kaito.api import workspace_from_dict
-from kaito.controllers import desired
+from kaito.controllers import desired, nodeclaims
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 from kaito.testenv import ControlPlane
+from tests.e2e.conftest import install_crds
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "upstream-rendered"
 DIFFERENCES = yaml.safe_load((Path(__file__).parent / "differences.yaml").read_text())
@@ -110,21 +111,16 @@ def differing_paths(ours: Any, theirs: Any, path: str = "") -> set[str]:
 def dry_run(plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
     """The object as the API server would store it (defaults applied), without storing it."""
     body = copy.deepcopy(manifest)
-    body["metadata"]["namespace"] = namespace
+    scope = ["-n", namespace] if "namespace" in body["metadata"] else []
+    if scope:
+        body["metadata"]["namespace"] = namespace
     owners = body["metadata"].pop("ownerReferences", None)  # no real owner in a dry run
     proc = plane.kubectl(
-        "create",
-        "--dry-run=server",
-        "-o",
-        "json",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=json.dumps(body),
+        "create", "--dry-run=server", "-o", "json", *scope, "-f", "-", input=json.dumps(body)
     )
     stored: dict[str, Any] = json.loads(proc.stdout)
-    stored["metadata"]["namespace"] = manifest["metadata"]["namespace"]
+    if scope:
+        stored["metadata"]["namespace"] = manifest["metadata"]["namespace"]
     if owners is not None:
         stored["metadata"]["ownerReferences"] = owners
     return stored
@@ -156,3 +152,40 @@ def test_upstream_contract_renders_what_upstream_renders(
     }
     assert all(listed.values()), "every listed difference says why"
     assert sorted(found) == sorted(listed)
+
+
+@pytest.mark.parametrize("case", [*CASES, "06-tuning-qlora"])
+def test_nodeclaims_are_the_ones_upstream_asks_for(
+    case: str, control_plane: ControlPlane, namespace: str
+) -> None:
+    """Labels, annotations and spec of each NodeClaim (their names are random upstream)."""
+    install_crds(control_plane)
+    docs = [d for d in yaml.safe_load_all((DATA / f"{case}.yaml").read_text()) if d]
+    raw = copy.deepcopy(docs[0])
+    raw["metadata"]["uid"] = "00000000-0000-0000-0000-000000000001"
+    ws = workspace_from_dict(raw)
+    config = next(
+        (
+            d["data"]["inference_config.yaml"]
+            for d in docs
+            if d["kind"] == "ConfigMap" and "inference_config.yaml" in (d.get("data") or {})
+        ),
+        None,
+    )
+    resolved = desired.resolve(ws, default_catalog(), SETTINGS, config)
+    preset = resolved.preset or (
+        default_catalog().tuning_preset(ws.preset_name) if ws.preset_name else None
+    )
+    theirs = [d for d in docs if d["kind"] == "NodeClaim"]
+    ours = [
+        nodeclaims.nodeclaim(ws, i, preset, SETTINGS, sku=resolved.sku)
+        for i in range(resolved.nodes)
+    ]
+    assert len(ours) == len(theirs)
+    for mine, upstream in zip(ours, theirs, strict=True):
+        stored = dry_run(control_plane, namespace, mine)
+        for part in (stored, upstream):
+            part["metadata"].pop("name")
+            part.pop("status", None)
+        found = differing_paths(normalise(stored), normalise(upstream))
+        assert found == set(), found

@@ -52,6 +52,7 @@ def test_issue_presets_present(name: str) -> None:
 
 
 # (name, gpus, total GiB, per-GPU GiB, disk GiB, context, tuning, distributed, image)
+# disk: upstream v0.12's weights + 80 GiB where upstream ships the preset
 TABLE = [
     ("phi-2", 1, 12, 0, 80, 2048, True, False, "kaito-phi-2:0.1.1"),
     (
@@ -59,25 +60,25 @@ TABLE = [
         1,
         9,
         0,
-        80,
+        87,
         4096,
         True,
         False,
         "kaito-phi-3-mini-4k-instruct:0.1.1",
     ),
-    ("phi-3-medium-128k-instruct", 1, 28, 0, 120, 131072, True, False, None),
-    ("phi-4", 1, 40, 0, 150, 16384, True, False, None),
+    ("phi-3-medium-128k-instruct", 1, 28, 0, 106, 131072, True, False, None),
+    ("phi-4", 1, 40, 0, 107, 16384, True, False, None),
     ("falcon-40b", 2, 90, 0, 280, 2048, True, False, None),
     ("falcon-7b-instruct", 1, 14, 0, 90, 2048, False, False, None),
-    ("mistral-7b-instruct", 1, 16, 0, 90, 32768, False, False, None),
-    ("llama-3.1-8b-instruct", 1, 22, 0, 110, 131072, False, False, "kaito-base:0.5.0"),
-    ("llama-3.3-70b-instruct", 1, 131.42, 0, 220, 131072, False, True, None),
-    ("qwen2.5-coder-32b-instruct", 1, 70, 0, 230, 32768, True, False, None),
-    ("deepseek-r1-distill-llama-8b", 1, 16.5, 0, 90, 131072, False, False, None),
-    ("deepseek-r1-distill-qwen-14b", 1, 25.7, 0, 120, 131072, False, False, None),
-    ("gemma-3-27b-instruct", 1, 54.8, 0, 200, 131072, False, False, None),
-    ("gpt-oss-20b", 1, 12.9, 0, 110, 131072, False, False, "kaito-gpt-oss-20b:0.0.2"),
-    ("gpt-oss-120b", 1, 60.77, 0, 250, 131072, False, False, None),
+    ("mistral-7b-instruct", 1, 16, 0, 93, 32768, False, False, None),
+    ("llama-3.1-8b-instruct", 1, 22, 0, 94, 131072, False, False, "kaito-base:0.5.0"),
+    ("llama-3.3-70b-instruct", 1, 131.42, 0, 211, 131072, False, True, None),
+    ("qwen2.5-coder-32b-instruct", 1, 70, 0, 141, 32768, True, False, None),
+    ("deepseek-r1-distill-llama-8b", 1, 16.5, 0, 94, 131072, False, False, None),
+    ("deepseek-r1-distill-qwen-14b", 1, 25.7, 0, 107, 131072, False, False, None),
+    ("gemma-3-27b-instruct", 1, 54.8, 0, 131, 131072, False, False, None),
+    ("gpt-oss-20b", 1, 12.9, 0, 105, 131072, False, False, "kaito-gpt-oss-20b:0.0.2"),
+    ("gpt-oss-120b", 1, 60.77, 0, 201, 131072, False, False, None),
     ("llama-2-70b-chat", 8, 192, 19, 158, 4096, False, True, None),
 ]
 
@@ -233,7 +234,7 @@ def test_render_presets_table() -> None:
         "1",
         "9Gi",
         "-",
-        "80Gi",
+        "87Gi",
         "4096",
         "transformers",
         "yes",
