@@ -119,6 +119,8 @@ class Operator:
                 f"--kubeconfig={manager_kubeconfig or plane.kubeconfig}",
                 "--webhook-host=127.0.0.1",
                 f"--webhook-port={free_port()}",
+                # the local install's contract (manifests/local); a test may pass another
+                "--runtime-contract=kaito",
                 *manager_args,
             ],
             log_dir,

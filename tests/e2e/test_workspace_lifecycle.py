@@ -60,7 +60,7 @@ def test_inference_example_becomes_ready_and_shows_columns(
 
     svc = control_plane.kubectl("get", "svc", name, "-n", namespace).stdout.splitlines()
     assert svc[1].split()[1] == "ClusterIP"
-    assert svc[1].split()[4] == "80/TCP,29500/TCP"
+    assert svc[1].split()[4] == "80/TCP,6379/TCP"
     assert get_json(control_plane, "svc", f"{name}-headless", "-n", namespace) is not None
 
     claims = nodeclaims_of(control_plane, name, namespace)

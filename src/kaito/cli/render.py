@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     resolved = desired.resolve(ws, catalog, settings)
     objects = [
-        nodeclaims.nodeclaim(ws, i, resolved.preset, settings)
-        for i in range(resolved.nodes)
+        nodeclaims.nodeclaim(ws, i, resolved.preset, settings) for i in range(resolved.nodes)
     ]
     objects += desired.inference_objects(ws, resolved, settings, revision="1")
     sys.stdout.write(dump_documents(objects))
