@@ -73,8 +73,9 @@ def _node_ip() -> list[str]:
     return [f"--node-ip-address={ip}"] if ip else []
 
 
-def alive_nodes(address: str) -> int | None:
-    """Nodes alive in the cluster at ``address`` (None while its GCS does not answer)."""
+def alive_nodes(address: str) -> list[tuple[str, str]] | None:
+    """(node id, address) of each node alive in the cluster at ``address``; None while its
+    GCS does not answer."""
     import ray
 
     try:
@@ -82,7 +83,11 @@ def alive_nodes(address: str) -> int | None:
     except Exception:
         return None
     try:
-        return sum(1 for node in ray.nodes() if node.get("Alive"))
+        return [
+            (str(node.get("NodeID", "?")), str(node.get("NodeManagerAddress", "?")))
+            for node in ray.nodes()
+            if node.get("Alive")
+        ]
     finally:
         ray.shutdown()
 
@@ -96,19 +101,22 @@ def lead(args: argparse.Namespace) -> int:  # noqa: RET503 - ends in exec
         return 1
     address = f"127.0.0.1:{args.ray_port}"
     deadline = time.monotonic() + args.join_timeout
-    alive = alive_nodes(address) or 0
-    while alive < args.nodes:
+    alive = alive_nodes(address) or []
+    while len(alive) < args.nodes:
         if time.monotonic() > deadline:
             print(
-                f"kaito-inference-node: only {alive} of {args.nodes} nodes joined the Ray "
+                f"kaito-inference-node: only {len(alive)} of {args.nodes} nodes joined the Ray "
                 f"cluster in {args.join_timeout:.0f} s",
                 file=sys.stderr,
             )
             return 1
         time.sleep(POLL_SECONDS)
-        alive = alive_nodes(address) or 0
-    print(f"kaito-inference-node: Ray cluster formed: {alive} of {args.nodes} nodes alive")
-    print(_ray("status", f"--address={address}").stdout, flush=True)
+        alive = alive_nodes(address) or []
+    print(f"kaito-inference-node: Ray cluster formed: {len(alive)} of {args.nodes} nodes alive")
+    for node_id, node_address in alive:
+        print(f"kaito-inference-node: ray node {node_id} at {node_address} alive")
+    status = _ray("status", f"--address={address}")
+    print(status.stdout or status.stderr, flush=True)
     server = [word for word in args.server if word != "--"]
     if not server:
         return 0
