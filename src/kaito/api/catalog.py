@@ -97,6 +97,9 @@ class TuningPreset:
     """CPU request of the tuning container, for a CPU preset (``gpu_count`` 0)."""
     memory: int = 0
     """Memory request of the tuning container in bytes, for a CPU preset."""
+    upstream_tuned: bool = False
+    """Upstream v0.12 tunes this preset (its ``kaito-base`` image and the model artifact it
+    publishes); False for a preset only kaito tunes, which always gets kaito's tuning Job."""
 
     def per_gpu_memory_for(self, method: str) -> int:
         return self.per_gpu_memory_by_method.get(method.lower(), self.per_gpu_memory)

@@ -4,7 +4,8 @@ One place decides, for admission, the reconciler and ``kaito render`` alike:
 
 * the contract: the ``kaito.sh/runtime-contract`` annotation, else the manager's
   ``--runtime-contract``; a preset upstream does not ship (kaito's CPU presets) is always
-  served by ``kaito``'s image;
+  served by ``kaito``'s image, and a preset upstream does not tune is always tuned by
+  ``kaito``'s Job;
 * the runtime: the ``kaito.sh/runtime`` annotation, else upstream's default (vLLM, where
   upstream serves the preset with it) under ``upstream``, else the preset's own default.
 """
@@ -12,7 +13,7 @@ One place decides, for admission, the reconciler and ``kaito render`` alike:
 from __future__ import annotations
 
 from kaito.api import constants as c
-from kaito.api.catalog import InferencePreset
+from kaito.api.catalog import InferencePreset, TuningPreset
 from kaito.api.workspace import Workspace
 
 
@@ -38,6 +39,13 @@ def chosen_runtime(ws: Workspace) -> str | None:
 def contract_of(ws: Workspace, preset: InferencePreset | None, default: str) -> str:
     """The contract serving ``ws``; template Workspaces follow the default's shape."""
     if preset is not None and not preset.upstream_runtimes:
+        return c.CONTRACT_KAITO
+    return chosen_contract(ws) or default
+
+
+def tuning_contract_of(ws: Workspace, preset: TuningPreset | None, default: str) -> str:
+    """The contract whose Job tunes ``ws``: ``upstream`` only for a preset upstream tunes."""
+    if preset is not None and not preset.upstream_tuned:
         return c.CONTRACT_KAITO
     return chosen_contract(ws) or default
 

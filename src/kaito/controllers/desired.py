@@ -3,7 +3,10 @@ reconciler and ``kaito render`` use, so what you preview is what gets applied.
 
 The runtime contract (:mod:`kaito.api.runtime_choice`) picks the renderer: ``upstream``
 renders upstream v0.12's StatefulSet and Services (:mod:`.upstream_workload`), ``kaito``
-kaito's own Deployment or StatefulSet, ConfigMap and Services (:mod:`.workload`).
+kaito's own Deployment or StatefulSet, ConfigMap and Services (:mod:`.workload`). A tuning
+Workspace is resolved here too (its contract: ``upstream`` only for a preset upstream tunes);
+its Job is built when :mod:`.tuning_sync` creates it (:mod:`.upstream_tuning` or
+:mod:`.tuning`), since it depends on the ConfigMap found then.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import attrs
 
 from kaito.api import constants as c
 from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
-from kaito.api.runtime_choice import contract_of, runtime_of
+from kaito.api.runtime_choice import contract_of, runtime_of, tuning_contract_of
 from kaito.api.workspace import Workspace
 from kaito.controllers import upstream_workload, workload
 from kaito.controllers.node_estimate import estimate_nodes, max_model_len
@@ -29,6 +32,7 @@ class Resolved:
     preset: InferencePreset | None
     sku: GPUConfig | None
     contract: str = c.CONTRACT_KAITO
+    """Whose images serve (or tune) the Workspace: ``upstream`` or ``kaito``."""
     runtime: str | None = None
     """The inference server of a preset Workspace; None for templates and tuning."""
     nodes: int = 1
@@ -84,7 +88,9 @@ def resolve(
         else None
     )
     if ws.inference is None:
-        return Resolved(preset, sku, nodes=ws.resource.node_count)
+        tuned = catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
+        contract = tuning_contract_of(ws, tuned, settings.runtime_contract)
+        return Resolved(preset, sku, contract, nodes=ws.resource.node_count)
     contract = contract_of(ws, preset, settings.runtime_contract)
     runtime = runtime_of(ws, preset, contract) if preset is not None else None
     nodes = _nodes(ws, preset, sku, contract, runtime, config_text)

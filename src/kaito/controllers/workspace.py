@@ -183,6 +183,7 @@ class WorkspaceReconciler:
                     catalog=self.catalog,
                     settings=self.settings,
                     recorder=self.recorder,
+                    contract=resolved.contract,
                 )
                 if outcome.problem is not None:
                     await self.recorder.event(

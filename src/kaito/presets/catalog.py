@@ -96,7 +96,7 @@ def _with_upstream(upstream: UpstreamRuntimes, preset: InferencePreset) -> Infer
 
 def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
     by_method = raw.get("per_gpu_memory_by_method") or {}
-    return TuningPreset(
+    preset = TuningPreset(
         name=str(raw["name"]),
         gpu_count=int(raw["gpu_count"]),
         total_gpu_memory=parse_quantity(str(raw["total_gpu_memory"])),
@@ -105,10 +105,12 @@ def _tuning(raw: Mapping[str, Any]) -> TuningPreset:
         per_gpu_memory_by_method={
             str(k).lower(): parse_quantity(str(v)) for k, v in by_method.items()
         },
-        **({"methods": tuple(str(m).lower() for m in raw["methods"])} if "methods" in raw else {}),
         cpu=str(raw.get("cpu", "")),
         memory=parse_quantity(str(raw.get("memory", "0"))),
     )
+    if "methods" in raw:
+        preset = attrs.evolve(preset, methods=tuple(str(m).lower() for m in raw["methods"]))
+    return preset
 
 
 def _sku(raw: Mapping[str, Any], cloud: str) -> GPUConfig:
@@ -146,7 +148,10 @@ class PresetCatalog:
         presets = [
             _with_upstream(upstream, p) for p in (_inference(p, defaults) for p in inf["presets"])
         ]
-        tuning = [_tuning(p) for p in _load("tuning.yaml")["presets"]]
+        tuning = [
+            attrs.evolve(p, upstream_tuned=upstream.tuning.tunes(p.name))
+            for p in (_tuning(p) for p in _load("tuning.yaml")["presets"])
+        ]
         skus_raw = _load("skus.yaml")
         skus = {
             cloud: {s.sku.lower(): s for s in (_sku(r, cloud) for r in skus_raw[cloud])}

@@ -3,7 +3,9 @@
 Package data (``data/upstream.yaml``), read once: the program of each runtime, the flags
 every preset gets, the flags one preset adds or overrides, and the values upstream derives
 from the GPU model. :mod:`kaito.controllers.upstream_command` turns them into a command line.
-A flag's value ``None`` means a bare flag (``--trust-remote-code``).
+A flag's value ``None`` means a bare flag (``--trust-remote-code``). The ``tuning`` section
+says how upstream's tuning Job runs the same image and which presets it tunes, with which
+model artifact (:mod:`kaito.controllers.upstream_tuning` renders it).
 """
 
 from __future__ import annotations
@@ -64,6 +66,53 @@ class UpstreamPreset:
 
 
 @attrs.frozen(kw_only=True)
+class TuningModel:
+    """The model artifact upstream's tuning Job pulls for one preset."""
+
+    model_image: str
+    """``kaito-<model>``, under the preset registry."""
+    tag: str
+
+
+@attrs.frozen(kw_only=True)
+class TuningRuntime:
+    """How upstream's tuning Job runs ``kaito-base`` (``fine_tuning.py`` under accelerate)."""
+
+    base_command: str
+    main_file: str
+    env: tuple[dict[str, str], ...]
+    """``{name, value}`` in upstream's order; ``name_prefix`` limits one to those presets."""
+    tolerations: tuple[dict[str, str], ...]
+    azure_tolerations: tuple[dict[str, str], ...]
+    """Added on Azure (upstream: ``CLOUD_PROVIDER=azure``)."""
+    images: dict[str, str]
+    """``weights_puller``, ``data_downloader``, ``input_puller``, ``pusher``, ``pause``."""
+    config_dir: str
+    data_dir: str
+    weights_dir: str
+    default_output_dir: str
+    """Where the results volume goes when the ConfigMap names no ``output_dir``."""
+    default_config: dict[str, str]
+    """Tuning method (lower case) -> the ConfigMap copied from the release namespace."""
+    presets: dict[str, TuningModel]
+
+    def tunes(self, name: str) -> bool:
+        return name.lower() in self.presets
+
+    def model(self, name: str) -> TuningModel:
+        """The artifact of a preset upstream tunes; KeyError if it tunes none by that name."""
+        return self.presets[name.lower()]
+
+    def env_for(self, preset: str) -> list[dict[str, str]]:
+        """The main container's environment for ``preset``, in upstream's order."""
+        return [
+            {"name": e["name"], "value": e["value"]}
+            for e in self.env
+            if preset.lower().startswith(e.get("name_prefix", ""))
+        ]
+
+
+@attrs.frozen(kw_only=True)
 class UpstreamRuntimes:
     release: str
     base_image: str
@@ -71,6 +120,7 @@ class UpstreamRuntimes:
     vllm: VLLMRuntime
     transformers: TransformersRuntime
     presets: dict[str, UpstreamPreset]
+    tuning: TuningRuntime
 
     def preset(self, name: str) -> UpstreamPreset:
         """Upstream's entry for a preset; KeyError if upstream does not ship it."""
@@ -102,6 +152,33 @@ def _preset(raw: Mapping[str, Any]) -> UpstreamPreset:
     )
 
 
+def _strings(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def _tuning(raw: Mapping[str, Any]) -> TuningRuntime:
+    volumes = raw["volumes"]
+    return TuningRuntime(
+        base_command=str(raw["command"]["base_command"]),
+        main_file=str(raw["command"]["main_file"]),
+        env=tuple(_strings(e) for e in raw["env"]),
+        tolerations=tuple(_strings(t) for t in raw["tolerations"]),
+        azure_tolerations=tuple(_strings(t) for t in raw["azure_tolerations"]),
+        images=_strings(raw["images"]),
+        config_dir=str(volumes["config_dir"]),
+        data_dir=str(volumes["data_dir"]),
+        weights_dir=str(volumes["weights_dir"]),
+        default_output_dir=str(volumes["default_output_dir"]),
+        default_config=_strings(raw["config"]["default_by_method"]),
+        presets={
+            str(name).lower(): TuningModel(
+                model_image=str(entry["model_image"]), tag=str(entry["tag"])
+            )
+            for name, entry in raw["presets"].items()
+        },
+    )
+
+
 def parse(raw: Mapping[str, Any]) -> UpstreamRuntimes:
     vllm, tfs = raw["vllm"], raw["transformers"]
     accelerate = [f"--{k}={v}" for k, v in (tfs.get("accelerate_params") or {}).items()]
@@ -126,6 +203,7 @@ def parse(raw: Mapping[str, Any]) -> UpstreamRuntimes:
             for name, entry in raw["presets"].items()
             if entry.get("upstream") == "present"
         },
+        tuning=_tuning(raw["tuning"]),
     )
 
 

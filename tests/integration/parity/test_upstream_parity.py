@@ -6,7 +6,9 @@ server fills in its defaults (a server-side dry run, as a create would), and the
 compared with upstream's live objects field by field. ``/bin/sh -c`` scripts are compared
 as sets of words, because upstream writes its flags in random order. Every field that
 differs must be listed, with its reason, in ``differences.yaml`` next to this file; a new
-difference, or a listed one that went away, fails the test.
+difference, or a listed one that went away, fails the test. The tuning case (06) is
+compared the same way: its Job, and the default ConfigMap upstream copies from its release
+namespace into the Workspace's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 import yaml
 
 from kaito.api import workspace_from_dict
-from kaito.controllers import desired, nodeclaims
+from kaito.controllers import desired, nodeclaims, upstream_tuning
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 from kaito.testenv import ControlPlane
@@ -40,6 +42,9 @@ CASES = [
 SETTINGS = Settings(runtime_contract="upstream", preset_registry="mcr.microsoft.com/aks/kaito")
 """What upstream's operator ran with: PRESET_REGISTRY_NAME=mcr.microsoft.com/aks/kaito."""
 VOLATILE_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
+TUNING_CASE = "06-tuning-qlora"
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+"""The Job's selector and pod labels carry the Job's own uid (random per object)."""
 
 
 def reference(case: str) -> tuple[dict[str, Any], dict[tuple[str, str], dict[str, Any]]]:
@@ -71,6 +76,14 @@ def normalise(obj: dict[str, Any]) -> dict[str, Any]:
     if out["kind"] == "Service":
         spec.pop("clusterIP", None)
         spec.pop("clusterIPs", None)
+    if out["kind"] == "Job":
+        for labels in (
+            spec.get("selector", {}).get("matchLabels", {}),
+            spec.get("template", {}).get("metadata", {}).get("labels", {}),
+        ):
+            for key in JOB_UID_LABELS:
+                if key in labels:
+                    labels[key] = "<the Job's uid>"
     return _scripts_as_sets(out)
 
 
@@ -146,15 +159,97 @@ def test_upstream_contract_renders_what_upstream_renders(
         stored = normalise(dry_run(control_plane, namespace, manifest))
         for path in differing_paths(stored, normalise(theirs[key])):
             found[f"{key[0]}/{key[1]}: {path}"] = ""
+    assert sorted(found) == sorted(listed_differences(case))
+
+
+def dry_run_configmap(plane: ControlPlane, namespace: str, manifest: dict[str, Any]) -> Any:
+    """:func:`dry_run` for a ConfigMap, as a raw POST: ``kubectl create`` would rewrite its
+    ``kubectl.kubernetes.io/last-applied-configuration`` annotation, a client does not."""
+    body = copy.deepcopy(manifest)
+    body["metadata"]["namespace"] = namespace
+    path = f"/api/v1/namespaces/{namespace}/configmaps?dryRun=All"
+    stored = json.loads(
+        plane.kubectl("create", "--raw", path, "-f", "-", input=json.dumps(body)).stdout
+    )
+    stored["metadata"]["namespace"] = manifest["metadata"]["namespace"]
+    return stored
+
+
+def listed_differences(case: str) -> dict[str, str]:
     listed = {
         f"{entry['object']}: {entry['path']}": entry["reason"]
         for entry in DIFFERENCES.get(case) or []
     }
     assert all(listed.values()), "every listed difference says why"
-    assert sorted(found) == sorted(listed)
+    return listed
 
 
-@pytest.mark.parametrize("case", [*CASES, "06-tuning-qlora"])
+def _tuning_reference() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Case 06's input Workspace, upstream's Job, and the ConfigMap upstream copied."""
+    docs = [d for d in yaml.safe_load_all((DATA / f"{TUNING_CASE}.yaml").read_text()) if d]
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    (copied,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    return docs[0], job, copied
+
+
+def _release_template(plane: ControlPlane, copied: dict[str, Any], release: str) -> Any:
+    """The default ConfigMap as the release namespace holds it, read back from the API server.
+
+    The reference run applied upstream's Helm-chart ConfigMap there; upstream copies it
+    verbatim, so its copy is that object in another namespace (the ``kubectl apply``
+    annotation included). A raw POST stores it as it is (``kubectl create`` would rewrite
+    that annotation)."""
+    source = copy.deepcopy(copied)
+    source["metadata"]["namespace"] = release
+    path = f"/api/v1/namespaces/{release}/configmaps"
+    plane.kubectl("create", "--raw", path, "-f", "-", input=json.dumps(source))
+    name = source["metadata"]["name"]
+    return json.loads(plane.kubectl("get", "configmap", name, "-n", release, "-o", "json").stdout)
+
+
+def test_upstream_contract_tunes_as_upstream_does(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """Case 06: the tuning Job and the default ConfigMap copied into the Workspace's namespace."""
+    raw, their_job, their_copy = _tuning_reference()
+    raw = copy.deepcopy(raw)
+    raw["metadata"]["uid"] = "00000000-0000-0000-0000-000000000001"
+    ws = workspace_from_dict(raw)
+    catalog = default_catalog()
+    resolved = desired.resolve(ws, catalog, SETTINGS)
+    assert resolved.contract == "upstream"
+    preset = catalog.tuning_preset(ws.preset_name or "")
+    assert preset is not None
+    release = f"{namespace}-release"
+    control_plane.kubectl("create", "namespace", release)
+    try:
+        template = _release_template(control_plane, their_copy, release)
+    finally:
+        control_plane.kubectl("delete", "namespace", release, "--wait=false")
+    our_copy = upstream_tuning.copied_config_map(template, ws.namespace)
+    assert upstream_tuning.config_map_name(ws) == our_copy["metadata"]["name"]
+    job = upstream_tuning.tuning_job(
+        ws,
+        preset,
+        resolved.sku,
+        SETTINGS,
+        "1",
+        results=upstream_tuning.results_dir(our_copy),
+    )
+    found: dict[str, str] = {}
+    for manifest, theirs in ((job, their_job), (our_copy, their_copy)):
+        stored = normalise(
+            dry_run_configmap(control_plane, namespace, manifest)
+            if manifest["kind"] == "ConfigMap"
+            else dry_run(control_plane, namespace, manifest)
+        )
+        key = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        for path in differing_paths(stored, normalise(theirs)):
+            found[f"{key}: {path}"] = ""
+    assert sorted(found) == sorted(listed_differences(TUNING_CASE))
+
+
+@pytest.mark.parametrize("case", [*CASES, TUNING_CASE])
 def test_nodeclaims_are_the_ones_upstream_asks_for(
     case: str, control_plane: ControlPlane, namespace: str
 ) -> None:

@@ -381,6 +381,14 @@ def _check_tuning(
             invalid_value(f"Unsupported tuning preset name {shorten(name)}", "tuning.preset.name")
         )
         return
+    if chosen_contract(ws) == c.CONTRACT_UPSTREAM and not tuning.upstream_tuned:
+        out.add(
+            invalid_value(
+                f"upstream's images do not tune preset {tuning.name}; "
+                f"use {c.ANNOTATION_RUNTIME_CONTRACT}: {c.CONTRACT_KAITO}",
+                f"metadata.annotations[{c.ANNOTATION_RUNTIME_CONTRACT}]",
+            )
+        )
     if method in c.TUNING_METHODS and method not in tuning.methods:
         out.add(
             invalid_value(
