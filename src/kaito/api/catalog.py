@@ -64,6 +64,10 @@ class InferencePreset:
     """The runtimes upstream v0.12's ``kaito-base`` image serves this preset with (vLLM
     first where it can); empty for a preset only kaito ships, which always runs kaito's
     own image."""
+    weights_artifact_image: str = ""
+    """``<repository>:<tag>`` (under the preset registry) of an OCI artifact holding the
+    weights, where one is published: kaito's CPU presets, and the model artifacts upstream
+    tunes from; ``kaito.sh/weights-source: artifact`` pulls it instead of downloading."""
     weights_artifact: bool = False
     """The weights are an OCI artifact ``<registry>/<image_name>:<image_tag>`` that an init
     container pulls with ``oras pull`` into ``/workspace/weights`` (upstream v0.5+'s

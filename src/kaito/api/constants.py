@@ -78,6 +78,9 @@ ANNOTATION_RUNTIME: Final = "kaito.sh/runtime"
 ANNOTATION_RUNTIME_CONTRACT: Final = "kaito.sh/runtime-contract"
 """``upstream`` or ``kaito``: whose image serves the preset (overrides ``--runtime-contract``).
 Upstream has no such annotation: it only ever runs its own images."""
+ANNOTATION_WEIGHTS_SOURCE: Final = "kaito.sh/weights-source"
+"""``download`` or ``artifact``: where kaito's image gets a preset's weights, overriding the
+preset's own choice (``kaito`` contract; upstream's image always downloads them)."""
 ANNOTATION_BYPASS_RESOURCE_CHECKS: Final = "kaito.sh/bypass-resource-checks"
 """Its presence (any value) skips the GPU count/memory admission checks."""
 ANNOTATION_NODE_IMAGE_FAMILY: Final = "kaito.sh/node-image-family"
@@ -97,6 +100,11 @@ CONTRACT_UPSTREAM: Final = "upstream"
 CONTRACT_KAITO: Final = "kaito"
 """kaito's own ``kaito-inference`` image (``make images``), from a registry the user names."""
 CONTRACTS: Final = (CONTRACT_UPSTREAM, CONTRACT_KAITO)
+WEIGHTS_DOWNLOAD: Final = "download"
+"""From HuggingFace when the server starts (``--download-dir``, ``HF_TOKEN``)."""
+WEIGHTS_ARTIFACT: Final = "artifact"
+"""An OCI artifact pulled by the ``model-weights-downloader`` init container (``oras pull``)."""
+WEIGHTS_SOURCES: Final = (WEIGHTS_DOWNLOAD, WEIGHTS_ARTIFACT)
 
 # --- Finalizer ------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ One place decides, for admission, the reconciler and ``kaito render`` alike:
   served by ``kaito``'s image, and a preset upstream does not tune is always tuned by
   ``kaito``'s Job;
 * the runtime: the ``kaito.sh/runtime`` annotation, else upstream's default (vLLM, where
-  upstream serves the preset with it) under ``upstream``, else the preset's own default.
+  upstream serves the preset with it) under ``upstream``, else the preset's own default;
+* where kaito's image gets the weights: ``kaito.sh/weights-source``, else the preset's own
+  choice (an artifact for kaito's CPU presets, a download for the others).
 """
 
 from __future__ import annotations
@@ -60,3 +62,19 @@ def runtime_of(ws: Workspace, preset: InferencePreset, contract: str) -> str:
         runtimes = preset.upstream_runtimes
         return c.RUNTIME_VLLM if c.RUNTIME_VLLM in runtimes else runtimes[0]
     return preset.runtime
+
+
+def chosen_weights_source(ws: Workspace) -> str | None:
+    """The source ``kaito.sh/weights-source`` names; None when unset or not a source."""
+    return _annotation(ws, c.ANNOTATION_WEIGHTS_SOURCE, c.WEIGHTS_SOURCES)
+
+
+def weights_source_of(ws: Workspace, preset: InferencePreset) -> str | None:
+    """``download`` or ``artifact`` under kaito's contract; None for a private preset (the
+    weights are in the user's image)."""
+    if preset.access_mode == "private":
+        return None
+    chosen = chosen_weights_source(ws)
+    if chosen is not None:
+        return chosen
+    return c.WEIGHTS_ARTIFACT if preset.weights_artifact else c.WEIGHTS_DOWNLOAD

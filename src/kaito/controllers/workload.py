@@ -106,11 +106,10 @@ def runtime_of(ws: Workspace, preset: InferencePreset) -> str:
     return runtime_choice.runtime_of(ws, preset, c.CONTRACT_KAITO)
 
 
-def downloads_weights(preset: InferencePreset) -> bool:
-    """Weights fetched from HuggingFace when the server starts (no artifact, no own image)."""
-    return (
-        not preset.weights_artifact and preset.access_mode != "private" and bool(preset.hf_model_id)
-    )
+def downloads_weights(ws: Workspace, preset: InferencePreset) -> bool:
+    """Weights fetched from HuggingFace when the server starts."""
+    source = runtime_choice.weights_source_of(ws, preset)
+    return source == c.WEIGHTS_DOWNLOAD and bool(preset.hf_model_id)
 
 
 def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
@@ -122,7 +121,7 @@ def gpu_count(preset: InferencePreset | None, sku: GPUConfig | None) -> int:
 
 def inference_command(ws: Workspace, preset: InferencePreset) -> list[str]:
     """The ``kaito-inference`` command line of the model container (upstream's run params)."""
-    if downloads_weights(preset):
+    if downloads_weights(ws, preset):
         model = [
             f"--model={preset.hf_model_id}",
             f"--download-dir={MODEL_DIR}",
@@ -182,6 +181,21 @@ def weights_downloader(preset: InferencePreset, settings: Settings) -> dict[str,
     if not preset.weights_artifact:
         return None
     reference = weights_reference(preset, settings)
+    command = ["oras", "pull", reference, "-o", MODEL_DIR]
+    if settings.plain_http(reference):
+        command.append("--plain-http")
+    return {"name": WEIGHTS_DOWNLOADER, "image": settings.weights_puller_image, "command": command}
+
+
+def inference_weights_downloader(
+    ws: Workspace, preset: InferencePreset, settings: Settings
+) -> dict[str, Any] | None:
+    """The init container that pulls the weights artifact, when the weights come from one."""
+    if runtime_choice.weights_source_of(ws, preset) != c.WEIGHTS_ARTIFACT:
+        return None
+    if not preset.weights_artifact_image:
+        return None  # refused at admission: no artifact is published for this preset
+    reference = f"{settings.preset_registry.rstrip('/')}/{preset.weights_artifact_image}"
     command = ["oras", "pull", reference, "-o", MODEL_DIR]
     if settings.plain_http(reference):
         command.append("--plain-http")
@@ -432,10 +446,10 @@ def inference_workload(
         "distributed": statefulset,
         "gpu_count": gpu_count(preset, sku),
         "cpu_requests": cpu_resources(preset),
-        "weights_downloader": weights_downloader(preset, settings),
-        "weights_volume": WEIGHTS_VOLUME
-        if preset.weights_artifact or downloads_weights(preset)
-        else None,
+        "weights_downloader": inference_weights_downloader(ws, preset, settings),
+        "weights_volume": (
+            WEIGHTS_VOLUME if runtime_choice.weights_source_of(ws, preset) is not None else None
+        ),
         "env": _env(ws) + ([*POD_INDEX_ENV, POD_IP_ENV] if multi_node(ws, preset) else []),
         "config_map": config_map_name(ws),
     }

@@ -83,14 +83,21 @@ def _inference(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> Inference
 
 
 def _with_upstream(upstream: UpstreamRuntimes, preset: InferencePreset) -> InferencePreset:
-    """The preset with the runtimes upstream v0.12's image serves it with (vLLM first)."""
+    """The preset with the runtimes upstream v0.12's image serves it with (vLLM first), and
+    the weights artifact published for it, if any (kaito's own, else the one upstream tunes
+    from)."""
+    artifact = f"{preset.image_name}:{preset.image_tag}" if preset.weights_artifact else ""
+    if upstream.tuning.tunes(preset.name):
+        model = upstream.tuning.model(preset.name)
+        artifact = artifact or f"{model.model_image}:{model.tag}"
     if not upstream.ships(preset.name):
-        return preset
+        return attrs.evolve(preset, weights_artifact_image=artifact)
     entry = upstream.preset(preset.name)
     pairs = (("vllm", entry.vllm), ("transformers", entry.transformers))
     return attrs.evolve(
         preset,
         upstream_runtimes=tuple(runtime for runtime, flags in pairs if flags is not None),
+        weights_artifact_image=artifact,
     )
 
 

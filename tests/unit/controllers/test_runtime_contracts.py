@@ -155,3 +155,69 @@ def test_upstream_refuses_a_runtime_its_image_lacks_for_the_preset() -> None:
         )
         == []
     )
+
+
+def _kaito_pod(preset: str, sku: str, **annotations: str) -> dict[str, Any]:
+    ws = _workspace(preset, sku, annotations)
+    settings = Settings(runtime_contract="kaito", preset_registry="registry.example/kaito")
+    resolved = desired.resolve(ws, CATALOG, settings)
+    (workload,) = [
+        o
+        for o in desired.inference_objects(ws, resolved, settings, "1")
+        if o["kind"] in ("Deployment", "StatefulSet")
+    ]
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def test_weights_source_artifact_pulls_the_published_artifact_instead_of_downloading() -> None:
+    pod = _kaito_pod(
+        "phi-3-mini-4k-instruct",
+        "Standard_NC24ads_A100_v4",
+        **{c.ANNOTATION_WEIGHTS_SOURCE: "artifact"},
+    )
+    (puller,) = pod["initContainers"]
+    assert puller["name"] == "model-weights-downloader"
+    assert puller["command"][:3] == [
+        "oras",
+        "pull",
+        "registry.example/kaito/kaito-phi-3-mini-4k-instruct:0.2.0",
+    ]
+    command = pod["containers"][0]["command"]
+    assert "--model=/workspace/weights" in command
+    assert not any(arg.startswith("--download-dir") for arg in command)
+    # by default the same preset downloads from HuggingFace at start
+    default = _kaito_pod("phi-3-mini-4k-instruct", "Standard_NC24ads_A100_v4")
+    assert "initContainers" not in default
+    assert "--download-dir=/workspace/weights" in default["containers"][0]["command"]
+
+
+def test_weights_source_download_makes_the_cpu_preset_fetch_from_the_hub() -> None:
+    pod = _kaito_pod(
+        "smollm2-135m-instruct", "Standard_D4s_v5", **{c.ANNOTATION_WEIGHTS_SOURCE: "download"}
+    )
+    assert "initContainers" not in pod
+    assert "--allow-remote-files" in pod["containers"][0]["command"]
+
+
+@pytest.mark.parametrize(
+    ("preset", "annotations", "words"),
+    [
+        ("phi-3-mini-4k-instruct", {c.ANNOTATION_WEIGHTS_SOURCE: "s3"}, '"s3" is not a valid'),
+        (
+            "phi-3-mini-4k-instruct",
+            {c.ANNOTATION_WEIGHTS_SOURCE: "artifact"},
+            "upstream's image downloads the weights itself",
+        ),
+        (
+            "llama-3.1-8b-instruct",
+            {c.ANNOTATION_WEIGHTS_SOURCE: "artifact", c.ANNOTATION_RUNTIME_CONTRACT: "kaito"},
+            "no weights artifact is published for preset llama-3.1-8b-instruct",
+        ),
+    ],
+)
+def test_a_weights_source_the_preset_lacks_is_refused(
+    preset: str, annotations: dict[str, str], words: str
+) -> None:
+    (error,) = _errors(preset, "Standard_NC24ads_A100_v4", **annotations)
+    assert words in error

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from kaito.api import constants as c
 from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
-from kaito.api.runtime_choice import chosen_contract, chosen_runtime, contract_of, runtime_of
+from kaito.api.runtime_choice import (
+    chosen_contract,
+    chosen_runtime,
+    chosen_weights_source,
+    contract_of,
+    runtime_of,
+    weights_source_of,
+)
 from kaito.api.validation.errors import (
     Collector,
     FieldError,
@@ -186,6 +193,43 @@ def invalid_contract(value: str) -> FieldError:
     )
 
 
+def _check_weights_source(
+    out: Collector, ws: Workspace, preset: InferencePreset, contract: str
+) -> None:
+    """``kaito.sh/weights-source`` names a source this preset has under this contract."""
+    value = ws.annotations.get(c.ANNOTATION_WEIGHTS_SOURCE)
+    if value is None:
+        return
+    path = f"metadata.annotations[{c.ANNOTATION_WEIGHTS_SOURCE}]"
+    source = chosen_weights_source(ws)
+    if source is None:
+        out.add(
+            invalid_value(
+                f"{quoted(value)} is not a valid weights source; choose one of: "
+                + ", ".join(c.WEIGHTS_SOURCES),
+                path,
+            )
+        )
+    elif contract == c.CONTRACT_UPSTREAM and source == c.WEIGHTS_ARTIFACT:
+        out.add(
+            invalid_value(
+                "upstream's image downloads the weights itself; pulling them as an artifact "
+                f"needs {c.ANNOTATION_RUNTIME_CONTRACT}: {c.CONTRACT_KAITO}",
+                path,
+            )
+        )
+    elif source == c.WEIGHTS_ARTIFACT and not preset.weights_artifact_image:
+        out.add(
+            invalid_value(
+                f"no weights artifact is published for preset {preset.name}; "
+                f"use {c.WEIGHTS_DOWNLOAD}",
+                path,
+            )
+        )
+    elif source == c.WEIGHTS_DOWNLOAD and not preset.hf_model_id:
+        out.add(invalid_value(f"preset {preset.name} names no HuggingFace model to download", path))
+
+
 def _check_contract(out: Collector, ws: Workspace, preset: InferencePreset, contract: str) -> None:
     """What the chosen contract's image cannot do for this preset, said at admission."""
     path = f"metadata.annotations[{c.ANNOTATION_RUNTIME_CONTRACT}]"
@@ -280,8 +324,13 @@ def _check_inference(
         return
     options = spec.preset.preset_options
     secret = options.model_access_secret if options else None
+    contract = contract_of(ws, preset, default_contract)
+    # weights pulled from an artifact need no HuggingFace token
+    from_artifact = (
+        contract == c.CONTRACT_KAITO and weights_source_of(ws, preset) == c.WEIGHTS_ARTIFACT
+    )
     if preset.download_at_runtime:
-        if preset.download_auth_required and not secret:
+        if preset.download_auth_required and not secret and not from_artifact:
             out.add(
                 generic(
                     "This preset requires authentication and needs a modelAccessSecret with "
@@ -304,8 +353,8 @@ def _check_inference(
                 "inference.preset.presetOptions.image",
             )
         )
-    contract = contract_of(ws, preset, default_contract)
     _check_contract(out, ws, preset, contract)
+    _check_weights_source(out, ws, preset, contract)
     runtime = runtime_of(ws, preset, contract)
     if runtime == c.RUNTIME_VLLM and spec.adapters:
         if preset.family == "falcon":
