@@ -14,10 +14,9 @@ from typing import Any
 import attrs
 
 from kaito.api import constants as c
+from kaito.controllers.workload import WEIGHTS_DOWNLOADER
 
 MAX_MESSAGE = 256
-WEIGHTS_DOWNLOADER = "model-weights-downloader"
-"""The init container that pulls an artifact preset's weights (kaito.controllers.workload)."""
 
 _IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _START = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}

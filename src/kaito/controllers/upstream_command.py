@@ -131,12 +131,6 @@ def _words(script: str) -> list[str] | None:
         return None
 
 
-def flag_set(script: str) -> frozenset[str] | None:
-    """The words of a ``/bin/sh -c`` script as a set (program names and flags alike)."""
-    words = _words(script)
-    return None if words is None else frozenset(words)
-
-
 def same_flags(a: str, b: str) -> bool:
     """Whether two command strings differ only in the order of their words."""
     words_a, words_b = _words(a), _words(b)

@@ -47,11 +47,11 @@ from kaito.contracts.tuning_configmaps import CONFIG_KEY
 from kaito.controllers.settings import Settings
 from kaito.controllers.upstream_workload import base_image
 from kaito.controllers.workload import (
-    WEIGHTS_DOWNLOADER,
     WEIGHTS_VOLUME,
     Manifest,
     gpu_count,
     node_requirements,
+    oras_pull,
     puller_script,
     workload_values,
 )
@@ -174,13 +174,8 @@ def weights_downloader(preset: TuningPreset, settings: Settings) -> dict[str, An
     data = upstream_tuning()
     model = data.model(preset.name)
     reference = f"{settings.preset_registry.rstrip('/')}/{model.model_image}:{model.tag}"
-    command = ["oras", "pull", reference, "-o", data.weights_dir]
-    if settings.plain_http(reference):
-        command.append("--plain-http")
     return {
-        "name": WEIGHTS_DOWNLOADER,
-        "image": settings.weights_puller_image,
-        "command": command,
+        **oras_pull(reference, data.weights_dir, settings),
         "volumeMounts": [{"mountPath": data.weights_dir, "name": WEIGHTS_VOLUME}],
     }
 

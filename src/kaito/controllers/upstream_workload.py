@@ -28,8 +28,10 @@ from kaito.controllers.workload import (
     Manifest,
     adapter_pullers,
     gpu_count,
+    model_env,
     node_requirements,
     owner_reference,
+    service_type,
     workspace_labels,
 )
 from kaito.render import render
@@ -75,12 +77,11 @@ def service_ports(*, kv_events: bool) -> list[dict[str, Any]]:
 
 def services(ws: Workspace, *, kv_events: bool) -> list[Manifest]:
     """``<ws>`` (selects pod ``<ws>-0``) and ``<ws>-headless``, both publishing unready pods."""
-    lb = ws.annotations.get(c.ANNOTATION_ENABLE_LB, "").lower() == "true"
     values = {
         "name": ws.name,
         "namespace": ws.namespace,
         "owners": [owner_reference(ws)],
-        "type": "LoadBalancer" if lb else "ClusterIP",
+        "type": service_type(ws),
         "pod_labels": workspace_labels(ws),
         "selector": {
             **workspace_labels(ws),
@@ -152,15 +153,7 @@ def _env(ws: Workspace, runtime: str, nodes: int) -> list[dict[str, Any]]:
             {"name": "VLLM_USE_FLASHINFER_SAMPLER", "value": "0"},
             {"name": "VLLM_USE_DEEP_GEMM", "value": "0"},
         ]
-    for adapter in (ws.inference.adapters if ws.inference else None) or ():
-        name = adapter.source.name if adapter.source else None
-        if adapter.strength is not None and name:
-            env.append({"name": name, "value": adapter.strength})
-    preset = ws.inference.preset if ws.inference else None
-    options = preset.preset_options if preset else None
-    if options is not None and options.model_access_secret:
-        ref = {"key": "HF_TOKEN", "name": options.model_access_secret, "optional": True}
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": ref}})
+    env += model_env(ws)
     if nodes > 1:
         env += POD_INDEX_ENV
     return env

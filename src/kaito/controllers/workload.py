@@ -176,15 +176,20 @@ def weights_reference(preset: InferencePreset, settings: Settings) -> str:
     return preset.image(settings.preset_registry)
 
 
+def oras_pull(reference: str, dest: str, settings: Settings) -> dict[str, Any]:
+    """The ``model-weights-downloader`` init container: ``oras pull <reference> -o <dest>``
+    (``--plain-http`` for an insecure registry)."""
+    command = ["oras", "pull", reference, "-o", dest]
+    if settings.plain_http(reference):
+        command.append("--plain-http")
+    return {"name": WEIGHTS_DOWNLOADER, "image": settings.weights_puller_image, "command": command}
+
+
 def weights_downloader(preset: InferencePreset, settings: Settings) -> dict[str, Any] | None:
     """The ``model-weights-downloader`` init container of an artifact preset, else None."""
     if not preset.weights_artifact:
         return None
-    reference = weights_reference(preset, settings)
-    command = ["oras", "pull", reference, "-o", MODEL_DIR]
-    if settings.plain_http(reference):
-        command.append("--plain-http")
-    return {"name": WEIGHTS_DOWNLOADER, "image": settings.weights_puller_image, "command": command}
+    return oras_pull(weights_reference(preset, settings), MODEL_DIR, settings)
 
 
 def inference_weights_downloader(
@@ -196,10 +201,7 @@ def inference_weights_downloader(
     if not preset.weights_artifact_image:
         return None  # refused at admission: no artifact is published for this preset
     reference = f"{settings.preset_registry.rstrip('/')}/{preset.weights_artifact_image}"
-    command = ["oras", "pull", reference, "-o", MODEL_DIR]
-    if settings.plain_http(reference):
-        command.append("--plain-http")
-    return {"name": WEIGHTS_DOWNLOADER, "image": settings.weights_puller_image, "command": command}
+    return oras_pull(reference, MODEL_DIR, settings)
 
 
 def cpu_resources(preset: InferencePreset) -> dict[str, str] | None:
@@ -290,8 +292,13 @@ def inference_config_map(
     )
 
 
-def _service_values(ws: Workspace, *, statefulset: bool) -> dict[str, Any]:
+def service_type(ws: Workspace) -> str:
+    """``LoadBalancer`` when ``kaito.sh/enablelb`` is true, else ``ClusterIP``."""
     lb = ws.annotations.get(c.ANNOTATION_ENABLE_LB, "").lower() == "true"
+    return "LoadBalancer" if lb else "ClusterIP"
+
+
+def _service_values(ws: Workspace, *, statefulset: bool) -> dict[str, Any]:
     selector = workspace_labels(ws)
     if statefulset:
         selector["statefulset.kubernetes.io/pod-name"] = f"{ws.name}-0"
@@ -300,7 +307,7 @@ def _service_values(ws: Workspace, *, statefulset: bool) -> dict[str, Any]:
         "namespace": ws.namespace,
         "labels": workspace_labels(ws),
         "owners": [owner_reference(ws)],
-        "type": "LoadBalancer" if lb else "ClusterIP",
+        "type": service_type(ws),
         "selector": selector,
     }
 
@@ -382,7 +389,9 @@ def adapter_pullers(
     return containers, volumes
 
 
-def _env(ws: Workspace) -> list[dict[str, Any]]:
+def model_env(ws: Workspace) -> list[dict[str, Any]]:
+    """Each adapter's strength in a variable named after it, and ``HF_TOKEN`` from the
+    ``modelAccessSecret`` (optional), as upstream sets them."""
     env: list[dict[str, Any]] = []
     for adapter in (ws.inference.adapters if ws.inference else None) or ():
         if adapter.strength is not None and _adapter_name(adapter):
@@ -450,7 +459,7 @@ def inference_workload(
         "weights_volume": (
             WEIGHTS_VOLUME if runtime_choice.weights_source_of(ws, preset) is not None else None
         ),
-        "env": _env(ws) + ([*POD_INDEX_ENV, POD_IP_ENV] if multi_node(ws, preset) else []),
+        "env": model_env(ws) + ([*POD_INDEX_ENV, POD_IP_ENV] if multi_node(ws, preset) else []),
         "config_map": config_map_name(ws),
     }
     template = "inference/statefulset.yaml.j2" if statefulset else "inference/deployment.yaml.j2"
