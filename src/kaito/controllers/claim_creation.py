@@ -83,10 +83,10 @@ async def create_missing(
     """Create up to :data:`BATCH` of the ``wanted`` NodeClaims that do not exist yet."""
     known = list(claims)
     existing = {claim["metadata"]["name"] for claim in known}
-    missing = [i for i in range(wanted) if nodeclaims.nodeclaim_name(ws, i) not in existing]
+    ours = [nodeclaims.nodeclaim_name(ws, i) for i in range(wanted)]
+    missing = [i for i, name in enumerate(ours) if name not in existing]
     # A claim under another name is a node this Workspace has too: upstream Kaito names its
     # claims at random, so without this taking over its Workspace would double every node.
-    ours = {nodeclaims.nodeclaim_name(ws, i) for i in range(wanted)}
     foreign = sum(
         1
         for claim in known
