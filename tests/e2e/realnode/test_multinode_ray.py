@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,14 +27,12 @@ from kaito.api import workspace_from_dict
 from kaito.controllers import desired
 from kaito.controllers.pod_failures import PodFailure, first_failure
 from kaito.controllers.settings import Settings
-from kaito.presets import default_catalog, get_sku
+from kaito.presets import default_catalog
 from kaito.provisioner.cloud.base import InstanceRequest
-from kaito.provisioner.cloud.local import LocalProvider
-from kaito.provisioner.localnode.configs import NodeHost
-from kaito.provisioner.localnode.layout import existing_nodes
 from kaito.runtime.client import Client
 from kaito.testenv import ControlPlane
 from tests.e2e.realnode.conftest import LOCAL_REGISTRY
+from tests.support.local_nodes import local_provider
 from tests.support.waiting import async_wait_until
 
 NODE_SKU = "Standard_NC48ads_A100_v4"
@@ -53,28 +49,15 @@ async def client(control_plane: ControlPlane) -> AsyncIterator[Client]:
 
 @pytest.fixture(scope="module")
 async def gpu_node(client: Client, local_artifacts: dict[str, str]) -> AsyncIterator[str]:
-    host = NodeHost(
-        bin_dir=Path(local_artifacts["KAITO_NODE_BIN"]),
-        server=client.server,
-        ca_pem=client.ca_pem(),
-        sandbox_image=local_artifacts["KAITO_PAUSE_IMAGE"],
-        insecure_registries=(LOCAL_REGISTRY,),
-    )
-    provider = LocalProvider(
+    async with local_provider(
         client,
-        get_sku,
-        host=host,
-        state_dir=Path(tempfile.mkdtemp(prefix="kaito-ray-", dir="/tmp")),
-        image_cache_dir=Path.home() / ".cache" / "kaito" / "node-images-tests",
+        Path(local_artifacts["KAITO_NODE_BIN"]),
+        local_artifacts["KAITO_PAUSE_IMAGE"],
         simulated_gpus=True,
-    )
-    await provider.create(InstanceRequest("local-ray-gpu", NODE_SKU, labels=LABELS))
-    try:
+        prefix="kaito-ray-",
+    ) as provider:
+        await provider.create(InstanceRequest("local-ray-gpu", NODE_SKU, labels=LABELS))
         yield "local-ray-gpu"
-    finally:
-        for name in list(existing_nodes(provider.state_dir)):
-            await provider.delete(name)
-        shutil.rmtree(provider.state_dir, ignore_errors=True)
 
 
 def _workspace(namespace: str) -> Any:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -30,18 +28,17 @@ from kaito.provisioner.cloud.base import InstanceRequest, InstanceState, Taint
 from kaito.provisioner.cloud.errors import QuotaExceeded
 from kaito.provisioner.cloud.local import LocalProvider
 from kaito.provisioner.localnode import hostnet
-from kaito.provisioner.localnode.configs import NodeHost
 from kaito.provisioner.localnode.layout import NodeLayout, existing_nodes
 from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.errors import NotFound
 from kaito.testenv import ControlPlane
+from tests.support.local_nodes import local_provider
 from tests.support.waiting import async_wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 CPU_SKU = "Standard_D4s_v5"
 GPU_SKU = "Standard_NC6s_v3"
-REGISTRY = "10.245.0.1:5000"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root")
 
@@ -87,26 +84,10 @@ async def _provider(
     client: Client, node_host_parts: tuple[Path, str], *, simulated_gpus: bool
 ) -> AsyncIterator[LocalProvider]:
     bin_dir, pause = node_host_parts
-    host = NodeHost(
-        bin_dir=bin_dir,
-        server=client.server,
-        ca_pem=client.ca_pem(),
-        sandbox_image=pause,
-        insecure_registries=(REGISTRY,),
-    )
-    local = LocalProvider(
-        client,
-        get_sku,
-        host=host,
-        # short: the kubelet's unix sockets live below it (at most 108 bytes)
-        state_dir=Path(tempfile.mkdtemp(prefix="kaito-it-", dir="/tmp")),
-        image_cache_dir=Path.home() / ".cache" / "kaito" / "node-images-tests",
-        simulated_gpus=simulated_gpus,
-    )
-    yield local
-    for name in list(existing_nodes(local.state_dir)):
-        await local.delete(name)
-    shutil.rmtree(local.state_dir, ignore_errors=True)
+    async with local_provider(
+        client, bin_dir, pause, simulated_gpus=simulated_gpus, prefix="kaito-it-"
+    ) as local:
+        yield local
 
 
 def _pids(layout: NodeLayout) -> dict[str, int]:
