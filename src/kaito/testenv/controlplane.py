@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -27,14 +28,47 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from cryptography import x509
 
 from kaito.testenv import certs
 from kaito.testenv.binaries import require_binaries
+from kaito.testenv.registry import HOST_ADDRESS, HostAddressError, ensure_host_address
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.0.0.0/16"  # room for thousands of ClusterIP Services (benchmarks)
 POD_CIDR = "10.244.0.0/16"
 KWOK_STAGES = Path(__file__).with_name("kwok-stages.yaml")
+LOOPBACK = "127.0.0.1"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+"""The ``kubernetes`` Service's ClusterIP: the first address of :data:`SERVICE_CIDR`."""
+APISERVER_NAMES = (
+    LOOPBACK,
+    "localhost",
+    HOST_ADDRESS,
+    KUBERNETES_SERVICE_IP,
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+"""What the apiserver's serving certificate is valid for: both listen addresses and every
+name in-cluster clients use for it."""
+
+
+def serving_address() -> str:
+    """Where the apiserver listens: the kaito host address when this machine has it (or can
+    add it, as root), else loopback.
+
+    Pods reach the host address through their default route (it is on ``lo``, so it is
+    still reachable from this machine only), which lets in-cluster clients use the
+    ``kubernetes`` Service; loopback inside a pod is the pod's own. Without root there are
+    no real nodes, hence no pods that would need it.
+    """
+    try:
+        ensure_host_address()
+    except HostAddressError:
+        return LOOPBACK
+    return HOST_ADDRESS
 
 
 IDENTITIES: dict[str, tuple[str, str | None]] = {
@@ -120,6 +154,8 @@ class ControlPlane:
     bin_dir: Path = attrs.field(factory=require_binaries)
     ports: Ports = attrs.field(factory=Ports.pick)
     pids: dict[str, int] = attrs.field(factory=dict)
+    address: str = ""
+    """The apiserver's listen and advertise address (:func:`serving_address` on start)."""
     _procs: dict[str, subprocess.Popen[bytes]] = attrs.field(factory=dict, alias="_procs")
 
     # -- paths -------------------------------------------------------------------------
@@ -142,7 +178,7 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports.apiserver}"
+        return f"https://{self.address or LOOPBACK}:{self.ports.apiserver}"
 
     @property
     def etcd_url(self) -> str:
@@ -152,25 +188,27 @@ class ControlPlane:
     def _write_pki(self) -> None:
         self.pki.mkdir(parents=True, exist_ok=True)
         ca = certs.make_ca(self.pki)
+        self._issue_serving_cert(ca)
+        certs.make_service_account_keys(self.pki)
+        for stem, (user, group) in IDENTITIES.items():
+            certs.issue(ca, self.pki, stem, common_name=user, organization=group)
+
+    def _issue_serving_cert(self, ca: certs.KeyPair) -> None:
         certs.issue(
             ca,
             self.pki,
             "apiserver",
             common_name="kube-apiserver",
-            hosts=(
-                "127.0.0.1",
-                "localhost",
-                "10.0.0.1",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ),
+            hosts=APISERVER_NAMES,
             server=True,
         )
-        certs.make_service_account_keys(self.pki)
-        for stem, (user, group) in IDENTITIES.items():
-            certs.issue(ca, self.pki, stem, common_name=user, organization=group)
+
+    def _reissue_serving_cert_without(self, address: str) -> None:
+        """A new serving certificate when the workdir's predates ``address`` in its names."""
+        cert = x509.load_pem_x509_certificate((self.pki / "apiserver.crt").read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        if ipaddress.ip_address(address) not in names.get_values_for_type(x509.IPAddress):
+            self._issue_serving_cert(certs.KeyPair(self.pki / "ca.crt", self.pki / "ca.key"))
 
     def _write_missing_client_certs(self) -> None:
         """Client certificates added after a workdir's PKI was made (older state dirs)."""
@@ -210,11 +248,12 @@ class ControlPlane:
                 "--log-level=warn",
             ]
         if component == "kube-apiserver":
+            address = self.address or LOOPBACK
             return [
                 binary,
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={address}",
+                f"--advertise-address={address}",
                 f"--secure-port={p.apiserver}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -229,7 +268,10 @@ class ControlPlane:
                 f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
-                "--endpoint-reconciler-type=none",
+                # the `kubernetes` Service's endpoints name the advertise address, which
+                # must not be loopback: with the host address pods reach the apiserver
+                # through that Service (in-cluster config); on loopback it has none
+                f"--endpoint-reconciler-type={'none' if address == LOOPBACK else 'lease'}",
                 "--allow-privileged=true",
                 "--profiling=false",
                 f"--cert-dir={pki}",
@@ -342,8 +384,10 @@ class ControlPlane:
     def start(self, timeout: float = 60) -> None:
         """Start every component and wait until the cluster can serve requests."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.address = serving_address()
         if not (self.pki / "ca.crt").exists():
             self._write_pki()
+        self._reissue_serving_cert_without(HOST_ADDRESS)
         self._write_missing_client_certs()
         self._write_kubeconfigs()
         try:
@@ -444,6 +488,7 @@ class ControlPlane:
     def _save_state(self) -> None:
         state = {
             "server": self.server,
+            "address": self.address,
             "kubeconfig": str(self.kubeconfig),
             "bin_dir": str(self.bin_dir),
             "ports": attrs.asdict(self.ports),
@@ -460,6 +505,7 @@ class ControlPlane:
             bin_dir=Path(state["bin_dir"]),
             ports=Ports(**state["ports"]),
             pids={k: int(v) for k, v in state["pids"].items()},
+            address=state.get("address", LOOPBACK),
         )
 
     def running(self) -> dict[str, bool]:
