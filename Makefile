@@ -66,9 +66,19 @@ run: venv testenv-build local-artifacts ## local control plane + kaito; phi-3 (k
 	@$(VENV)/bin/kaito testenv up
 	@hack/run-local.sh
 
+.PHONY: install-local
+install-local: venv testenv-build local-artifacts ## kaito as pods in the local cluster (kubectl apply -k), replacing make run's processes
+	@$(VENV)/bin/kaito testenv up
+	@hack/install-local.sh
+
+.PHONY: uninstall-local
+uninstall-local: venv testenv-build ## remove what install-local made (Workspaces first, then NodeClaims, then kaito)
+	@hack/install-local.sh --uninstall
+
 .PHONY: down
-down: ## stop everything `make run` started
+down: ## stop everything `make run` and `make install-local` started
 	@-hack/run-local.sh --down
+	@-hack/install-local.sh --stop-node
 	@-$(VENV)/bin/kaito testenv down
 	@-$(VENV)/bin/kaito testenv registry down
 

@@ -640,12 +640,27 @@ def build_all(
         tags[image.name] = build_one(image, engine, registry, tags, force=force)
     if prune:
         prune_registry(registry, tags)
+    # images not built this time keep the references images.env had (`build.sh kaito-operator`
+    # after a full build updates the operator's line only)
+    tags = {**previous_tags(), **tags}
     if all(name in tags for name in ENV_NAMES) and all(
         registry.has_manifest(f"kaito/{name}", tags[name]) for name in ENV_NAMES
     ):
         write_env(tags)
         return True
     return False
+
+
+def previous_tags() -> dict[str, str]:
+    """The tags the current images.env names, by image name."""
+    by_variable = {variable: name for name, variable in ENV_NAMES.items()}
+    tags: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for line in env_file().read_text().splitlines():
+            variable, _, ref = line.partition("=")
+            if variable in by_variable and ":" in ref:
+                tags[by_variable[variable]] = ref.rsplit(":", 1)[1]
+    return tags
 
 
 def build_one(

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kaito.provisioner.localnode.configs import NodeHost
+    from kaito.runtime.client import Client
     from kaito.runtime.events import EventRecorder
     from kaito.runtime.manager import Manager
 
@@ -59,6 +61,13 @@ def add_manager_flags(parser: argparse.ArgumentParser, *, lease_name: str) -> No
         "--sync-period", default="10h", help="resync every cached object this often (e.g. 10h)"
     )
     parser.add_argument(
+        "--shutdown-delay",
+        type=parse_duration,
+        default=0.0,
+        help="on SIGTERM, keep serving the webhook this long after leadership is released, so "
+        "a deleted pod answers until kube-proxy stops routing to it (e.g. 5s)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
 
@@ -96,6 +105,7 @@ async def build_manager(args: argparse.Namespace) -> Manager:
         metrics_address=_address(args.metrics_bind_address),
         health_address=_address(args.health_probe_bind_address),
         sync_period=args.sync_period,
+        shutdown_delay=args.shutdown_delay,
     )
 
 
@@ -164,3 +174,52 @@ def default_local_state_dir() -> str:
 def default_local_image_cache() -> str:
     """Where the local provider keeps containerd's image stores across nodes."""
     return str(_xdg("XDG_CACHE_HOME", ".cache") / "kaito" / "node-images")
+
+
+def add_local_node_flags(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """Where real local nodes live and what they run with (``kaito provisioner
+    --provider=local`` and ``kaito local-nodes``)."""
+    group.add_argument(
+        "--local-bin-dir",
+        default=os.environ.get("KAITO_NODE_BIN", ""),
+        help="kubelet, kube-proxy, containerd, ctr (hack/node/build.sh --bin-dir; $KAITO_NODE_BIN)",
+    )
+    group.add_argument(
+        "--local-state-dir",
+        default=default_local_state_dir(),
+        help="one directory per real node (configs, certificates, pid files, logs)",
+    )
+    group.add_argument(
+        "--local-image-cache",
+        default=default_local_image_cache(),
+        help="containerd image stores, kept across nodes so images are pulled once",
+    )
+    group.add_argument(
+        "--sandbox-image",
+        default=os.environ.get("KAITO_PAUSE_IMAGE", ""),
+        help="containerd's pause image ($KAITO_PAUSE_IMAGE; built by hack/images/build.sh)",
+    )
+    group.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        help="registry host:port containerd pulls from over plain HTTP (repeatable)",
+    )
+
+
+def local_node_host(args: argparse.Namespace, client: Client, command: str) -> NodeHost:
+    """The host-wide settings of real local nodes from :func:`add_local_node_flags`' flags;
+    exits with the flag to set when one is missing."""
+    from kaito.provisioner.localnode.configs import NodeHost
+
+    if not args.local_bin_dir:
+        raise SystemExit(f"{command} needs --local-bin-dir (or $KAITO_NODE_BIN)")
+    if not args.sandbox_image:
+        raise SystemExit(f"{command} needs --sandbox-image (or $KAITO_PAUSE_IMAGE)")
+    return NodeHost(
+        bin_dir=Path(args.local_bin_dir),
+        server=client.server,
+        ca_pem=client.ca_pem(),
+        sandbox_image=args.sandbox_image,
+        insecure_registries=tuple(args.insecure_registry),
+    )

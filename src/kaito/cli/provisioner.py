@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kaito.cli.common import (
+    add_local_node_flags,
     add_manager_flags,
     build_event_recorder,
     build_manager,
     configure_logging,
-    default_local_image_cache,
-    default_local_state_dir,
+    local_node_host,
     parse_duration,
     run_manager,
 )
@@ -53,34 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--boot-delay", type=float, default=5.0, help="kwok: seconds a simulated node takes to boot"
     )
     local = parser.add_argument_group("local provider (real nodes on this machine)")
-    local.add_argument(
-        "--local-bin-dir",
-        default=os.environ.get("KAITO_NODE_BIN", ""),
-        help="kubelet, kube-proxy, containerd, ctr (hack/node/build.sh --bin-dir; $KAITO_NODE_BIN)",
-    )
-    local.add_argument(
-        "--local-state-dir",
-        default=default_local_state_dir(),
-        help="one directory per real node (configs, certificates, pid files, logs)",
-    )
-    local.add_argument(
-        "--local-image-cache",
-        default=default_local_image_cache(),
-        help="containerd image stores, kept across nodes so images are pulled once",
-    )
+    add_local_node_flags(local)
     local.add_argument(
         "--local-capacity", type=int, default=1, help="how many real nodes this machine hosts"
-    )
-    local.add_argument(
-        "--sandbox-image",
-        default=os.environ.get("KAITO_PAUSE_IMAGE", ""),
-        help="containerd's pause image ($KAITO_PAUSE_IMAGE; built by hack/images/build.sh)",
-    )
-    local.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        help="registry host:port containerd pulls from over plain HTTP (repeatable)",
     )
     local.add_argument(
         "--simulated-gpus",
@@ -103,23 +78,11 @@ def _local_provider(args: argparse.Namespace, client: Client) -> CloudProvider:
     from kaito.presets import get_sku
     from kaito.provisioner.cloud.kwok import KwokProvider
     from kaito.provisioner.cloud.local import LocalProvider
-    from kaito.provisioner.localnode.configs import NodeHost
 
-    if not args.local_bin_dir:
-        raise SystemExit("--provider=local needs --local-bin-dir (or $KAITO_NODE_BIN)")
-    if not args.sandbox_image:
-        raise SystemExit("--provider=local needs --sandbox-image (or $KAITO_PAUSE_IMAGE)")
-    host = NodeHost(
-        bin_dir=Path(args.local_bin_dir),
-        server=client.server,
-        ca_pem=client.ca_pem(),
-        sandbox_image=args.sandbox_image,
-        insecure_registries=tuple(args.insecure_registry),
-    )
     provider = LocalProvider(
         client,
         get_sku,
-        host=host,
+        host=local_node_host(args, client, "--provider=local"),
         state_dir=Path(args.local_state_dir),
         image_cache_dir=Path(args.local_image_cache),
         capacity=args.local_capacity,
@@ -165,7 +128,11 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.provisioner.setup import nodeclaim_controller
 
     manager = await build_manager(args)
-    provider = await _provider(args, manager.client)
+    try:
+        provider = await _provider(args, manager.client)
+    except BaseException:  # bad provider settings: exit with the message, no leaked session
+        await manager.client.close()
+        raise
     recorder = await build_event_recorder(args, manager, component="kaito-provisioner")
     reconciler = NodeClaimReconciler(manager.client, manager.cache, provider, recorder=recorder)
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
