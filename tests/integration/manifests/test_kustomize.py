@@ -84,6 +84,22 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 INSTALLS = ["default", "local", "azure"]
 
 
+@pytest.mark.parametrize(
+    ("overlay", "provider"), [("default", "azure"), ("local", "kwok"), ("azure", "azure")]
+)
+def test_each_install_runs_the_provisioner_with_one_provider(
+    control_plane: ControlPlane, overlay: str, provider: str
+) -> None:
+    """The last --provider wins in argparse: an overlay that adds one instead of replacing
+    the base's (or replaces the wrong index) would silently run another provider."""
+    (container,) = one(render(control_plane, overlay), "Deployment", "kaito-provisioner")["spec"][
+        "template"
+    ]["spec"]["containers"]
+    flags = [a for a in container["args"] if a.startswith("--provider")]
+    assert flags == [f"--provider={provider}"]
+    assert "--health-probe-bind-address=:8081" in container["args"]
+
+
 @pytest.mark.parametrize("overlay", INSTALLS)
 def test_manager_and_provisioner_keep_one_replica_through_disruptions(
     control_plane: ControlPlane, overlay: str
