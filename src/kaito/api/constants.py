@@ -148,6 +148,8 @@ REASON_WORKSPACE_PENDING: Final = "workspacePending"
 REASON_WORKSPACE_FAILED: Final = "workspaceFailed"
 REASON_WORKSPACE_DELETED: Final = "workspaceDeleted"
 REASON_INVALID_SPEC: Final = "InvalidSpec"
+REASON_PERMISSION_DENIED: Final = "PermissionDenied"
+"""A write the reconciler needs was refused with 403 (its RBAC); retried with backoff."""
 
 # Pod-failure reasons surfaced in InferenceReady (upstream HEAD classification).
 REASON_CONTAINER_OOM_KILLED: Final = "ContainerOOMKilled"

@@ -49,7 +49,14 @@ from kaito.runtime import resources as r
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
 from kaito.runtime.controller import Request, Result
-from kaito.runtime.errors import AlreadyExists, ApiError, Conflict, Invalid, NotFound
+from kaito.runtime.errors import (
+    AlreadyExists,
+    ApiError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced, InformerCache
 from kaito.runtime.store import IndexFunc, index_by_label
@@ -136,6 +143,27 @@ class WorkspaceReconciler:
             except Invalid:
                 log.warning("status of %s/%s refused: %s", ws.namespace, ws.name, message)
             return Result()
+        except Forbidden as exc:
+            # A 403 (RBAC, or another admission webhook) on a write: it can succeed once the
+            # roles change, which no watch reports, so it is retried with backoff (the raise,
+            # logged as a reconcile error); the Workspace says what was refused meanwhile.
+            message = f"the API server refused a write kaito needs (403): {exc}"
+            await self.recorder.event(obj, "Warning", c.REASON_PERMISSION_DENIED, message[:1024])
+            try:
+                await self._write_status(
+                    obj,
+                    [
+                        Cond(
+                            c.CONDITION_WORKSPACE_SUCCEEDED,
+                            "False",
+                            c.REASON_PERMISSION_DENIED,
+                            message[:1024],
+                        )
+                    ],
+                )
+            except ApiError as status_error:
+                log.warning("status of %s/%s not written: %s", ws.namespace, ws.name, status_error)
+            raise
 
     async def _reconcile_spec(self, ws: Workspace, obj: dict[str, Any]) -> Result:
         verdict = validate_create(

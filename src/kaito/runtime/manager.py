@@ -6,6 +6,10 @@ Mirrors controller-runtime ``pkg/manager`` (``internal.go``):
 * controllers (and runnables that need leadership) start only once the Lease is ours; each
   waits for its informers to sync and fails clearly after ``cache_sync_timeout``;
 * runnables that need no leadership (e.g. the webhook server) run on every replica;
+  on SIGTERM they keep serving for ``shutdown_delay`` seconds (while the controllers stop and
+  the Lease is released at once), so that a pod being deleted still answers the requests
+  kube-proxy sends it until its endpoint is gone, and ``/readyz`` fails from the first
+  moment of the shutdown;
 * ``/healthz`` and ``/readyz`` (ping, plus "informers synced" on readyz) and ``/metrics``;
 * SIGTERM/SIGINT → graceful stop: controllers stop taking work, in-flight reconciles get
   ``graceful_shutdown_timeout`` seconds, then the Lease is released;
@@ -50,6 +54,7 @@ class Manager:
         metrics_address: str | None = "0.0.0.0:8080",
         health_address: str | None = "0.0.0.0:8081",
         graceful_shutdown_timeout: float = 30.0,
+        shutdown_delay: float = 0.0,
         sync_period: float | None = 10 * 3600.0,
         reflector_config: ReflectorConfig | None = None,
         clock: Clock = REAL_CLOCK,
@@ -60,11 +65,14 @@ class Manager:
         )
         self.elector = LeaderElector(client, leader_election, clock) if leader_election else None
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
+        self.shutdown_delay = shutdown_delay
+        self._clock = clock
         self.healthz = Checks()
         self.readyz = Checks()
         self.healthz.add("ping", ping)
         self.readyz.add("ping", ping)
         self.readyz.add("informers", lambda: self.cache.has_synced)
+        self.readyz.add("not-stopping", lambda: self._stop is None or not self._stop.is_set())
         self._metrics_address = metrics_address
         self._health_address = health_address
         self.endpoints: list[HttpEndpoints] = []
@@ -122,7 +130,11 @@ class Manager:
             for task in done:
                 if task is not stopping and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            serve_until = self._clock.now() + self.shutdown_delay
             await self._shutdown_gracefully(leading)
+            if background and (left := serve_until - self._clock.now()) > 0:
+                log.info("manager: serving for %.1fs more while traffic moves away", left)
+                await self._clock.sleep(left)
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
