@@ -140,22 +140,33 @@ class LeaderElector:
             await self._clock.sleep(self.config.retry_period)
 
     async def release(self) -> bool:
-        """Give the Lease back (holder cleared, duration 1 s) if we hold it."""
-        if not self._leading or self._observed is None:
+        """Give the Lease back (holder cleared, duration 1 s) if we hold it.
+
+        As client-go's ``release``: from the Lease as the server has it now, not the last one
+        this elector saw, so a renewal cut short by the shutdown (applied by the server, its
+        answer lost to the cancellation) does not make the release a 409 and leave the
+        standbys waiting for the whole lease duration."""
+        if not self._leading:
             return False
-        spec = dict(self._observed_spec or {})
-        now = _micro_time(dt.datetime.now(dt.UTC))
-        lease = self._with_spec(
-            self._observed,
-            {
-                "leaseDurationSeconds": 1,
-                "renewTime": now,
-                "acquireTime": now,
-                "leaseTransitions": spec.get("leaseTransitions", 0),
-            },
-        )
+        timeout = self.config.request_timeout
         try:
-            await self.client.replace(LEASE, lease, timeout=self.config.request_timeout)
+            current = await self.client.get(
+                LEASE, self.config.name, self.config.namespace, timeout=timeout
+            )
+            spec = current.get("spec") or {}
+            if spec.get("holderIdentity") != self.identity:
+                return False
+            now = _micro_time(dt.datetime.now(dt.UTC))
+            lease = self._with_spec(
+                current,
+                {
+                    "leaseDurationSeconds": 1,
+                    "renewTime": now,
+                    "acquireTime": now,
+                    "leaseTransitions": spec.get("leaseTransitions", 0),
+                },
+            )
+            await self.client.replace(LEASE, lease, timeout=timeout)
         except (ApiError, TransportError) as exc:
             log.warning("leader election: releasing lease %s failed: %s", self._lease_key, exc)
             return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -79,7 +80,8 @@ class Proxy:
     """A loopback TCP proxy to the apiserver that can hold traffic and sever connections,
     to simulate a network partition between a client and the apiserver."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.port = 0
         self._open = asyncio.Event()
@@ -114,7 +116,9 @@ class Proxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            up_reader, up_writer = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
         except OSError:
             writer.transport.abort()
             return
@@ -143,8 +147,9 @@ async def proxied_kubeconfig(
     control_plane: ControlPlane, tmp_path: Path
 ) -> AsyncIterator[tuple[Path, Proxy]]:
     """A kubeconfig whose server is a :class:`Proxy` in front of the apiserver."""
-    upstream = int(control_plane.server.rsplit(":", 1)[1])
-    proxy = Proxy(upstream)
+    upstream = urllib.parse.urlsplit(control_plane.server)
+    assert upstream.hostname is not None and upstream.port is not None
+    proxy = Proxy(upstream.hostname, upstream.port)
     await proxy.start()
     config = yaml.safe_load(control_plane.kubeconfig.read_text())
     for cluster in config["clusters"]:
