@@ -39,6 +39,13 @@ nodeclaims_by_state = Gauge(
 STATES = ("launching", "registered", "ready", "failed", "deleting")
 for _state in STATES:
     nodeclaims_by_state.labels(_state)  # every state is exported, at 0, from the start
+METHODS = ("create", "get", "list", "delete")
+for _method in METHODS:
+    # Exported at 0 from the start, as controller-runtime's initMetrics does: a series that
+    # appears with its first observation already counted hides that call from rate(), so a
+    # provisioner's first node (often its only one) never showed in the latency panel.
+    cloud_requests.labels(_method, "success")
+    cloud_latency.labels(_method)
 garbage_collected = Counter(
     "kaito_provisioner_garbage_collected_instances_total",
     "Cloud instances deleted because no NodeClaim owned them",
