@@ -35,6 +35,10 @@ testenv-build: tools ## build etcd, kube-apiserver, kube-controller-manager, kub
 node-build: tools ## build kubelet, kube-proxy, containerd and pause, install runc/CNI/iptables/buildah (cached)
 	@hack/node/build.sh >/dev/null
 
+.PHONY: prometheus-build
+prometheus-build: tools ## build Prometheus (Kubernetes discovery) from Go modules for the monitoring tests (cached)
+	@hack/prometheus/build.sh >/dev/null
+
 .PHONY: local-artifacts
 local-artifacts: venv node-build ## real-node images in the local registry + the SmolLM2 weights (root only; cached)
 	@if [ "$$(id -u)" != 0 ]; then echo "not root: no real nodes, skipping images and weights" >&2; exit 0; fi; \
@@ -54,7 +58,7 @@ fmt: venv ## format and auto-fix
 	$(VENV)/bin/ruff check --fix src tests hack
 
 .PHONY: test
-test: venv testenv-build local-artifacts ## run all tests (unit, integration, e2e on real and kwok nodes)
+test: venv testenv-build local-artifacts prometheus-build ## run all tests (unit, integration, e2e on real and kwok nodes)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: unit

@@ -166,6 +166,13 @@ uninstall() {
     say "deleting every Workspace (the in-cluster manager finalizes them)"
     kubectl delete workspaces --all --all-namespaces --wait --timeout=300s
   fi
+  # their workloads' pods go with them (the garbage collector; on a node already deleted,
+  # the pod garbage collector): wait, so nothing of theirs is left once this returns
+  if ! kubectl wait --for=delete pods -l kaito.sh/workspace --all-namespaces --timeout=180s \
+      >/dev/null 2>&1; then
+    left="$(kubectl get pods -l kaito.sh/workspace --all-namespaces -o name)"
+    [[ -z "$left" ]] || echo "uninstall-local: pods still terminating after 180s: $left" >&2
+  fi
   if kubectl get crd nodeclaims.karpenter.sh >/dev/null 2>&1; then
     say "waiting for the provisioner to delete kaito's NodeClaims"
     kubectl delete nodeclaims -l karpenter.sh/nodepool=kaito --wait --timeout=300s
