@@ -6,8 +6,9 @@ fails this test.
 The manager runs as it does in a cluster (``--webhook-service=kaito-system/kaito-webhook``),
 two replicas: they fill the empty certificate Secret the install ships, under a Role that may
 only get and update that one Secret, and both serve the same certificate and report the
-webhook in ``/readyz``. No ValidatingWebhookConfiguration is installed (the local apiserver
-cannot reach a Service), so admission itself is tested elsewhere (test_admission.py).
+webhook in ``/readyz``. No ValidatingWebhookConfiguration is installed: these processes run on
+the host, not behind the Service; the same RBAC as pods, with the webhook behind its Service
+and a removed verb, is tests/e2e/incluster.
 """
 
 from __future__ import annotations
