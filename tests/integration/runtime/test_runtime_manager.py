@@ -245,3 +245,55 @@ async def test_a_manager_with_only_unelected_runnables_runs_them_until_stopped(
     assert not running.done()
     manager.stop()
     await asyncio.wait_for(running, 30)
+
+
+async def test_a_stopping_manager_hands_over_at_once_and_serves_for_the_shutdown_delay(
+    client: Client, namespace: str
+) -> None:
+    """What a deleted webhook replica does: the Lease is released first (the standby leads
+    at once), the unelected runnables (the webhook) keep serving for ``shutdown_delay`` while
+    ``/readyz`` says the replica is going, and only then stop."""
+    loop = asyncio.get_running_loop()
+    lease = f"delay-{uuid.uuid4().hex[:6]}"
+    manager = Manager(
+        client,
+        leader_election=LeaderElectionConfig(
+            name=lease, namespace=namespace, lease_duration=4, renew_deadline=3, retry_period=0.5
+        ),
+        metrics_address=None,
+        health_address="127.0.0.1:0",
+        shutdown_delay=2.0,
+    )
+    serving_ended: list[float] = []
+
+    async def serve() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            serving_ended.append(loop.time())
+
+    manager.add_runnable(serve)
+    running = asyncio.ensure_future(manager.run(handle_signals=False))
+    await asyncio.wait_for(manager.elected.wait(), 30)
+    health = manager.endpoint_port("/readyz")
+    stopped = loop.time()
+    manager.stop()
+
+    async def holder() -> str:
+        return str((await client.get(LEASE, lease, namespace))["spec"].get("holderIdentity") or "")
+
+    deadline = loop.time() + 10
+    while await holder():
+        assert loop.time() < deadline, "the Lease was not released"
+        await asyncio.sleep(0.05)
+    released = loop.time() - stopped
+    assert serving_ended == [], "the runnable stopped before the Lease was released"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{health}/readyz?verbose") as response,
+    ):
+        assert response.status != 200
+        assert "not-stopping" in await response.text()
+    await asyncio.wait_for(running, 30)
+    assert released < 1.0
+    assert serving_ended[0] - stopped >= 2.0 - 0.05
