@@ -210,9 +210,7 @@ async def drive(config_path: Path, objects: int) -> None:
         await bounded(
             objects,
             64,
-            lambda i: client.merge_patch(
-                ITEM, f"item-{i:05d}", {"spec": {"updated": True}}, namespace
-            ),
+            lambda i: client.patch(ITEM, f"item-{i:05d}", {"spec": {"updated": True}}, namespace),
         )
         print(f"patched {objects:,} objects in {time.perf_counter() - t0:.1f}s (driver)")
         informer = json.loads((await child.communicate())[0])

@@ -23,10 +23,10 @@ from kaito.api.workspace import Workspace
 from kaito.controllers import nodeclaims
 from kaito.controllers.settings import Settings
 from kaito.controllers.status import Cond
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.errors import AlreadyExists
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import InformerCache
 
 BATCH: Final = 10
 """NodeClaims created per reconcile pass at most."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 from kaito import kinds
 from kaito.api import constants as c
 from kaito.runtime import resources as r
-from kaito.runtime.controller import Controller, Reconciler, Request
+from kaito.runtime.controller import Controller
+from kaito.runtime.reconcile import Reconciler, Request
 from kaito.runtime.resources import Object, meta
 
 CONTROLLER_NAME = "workspace"

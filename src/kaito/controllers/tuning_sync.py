@@ -29,10 +29,10 @@ from kaito.controllers import tuning, upstream_tuning
 from kaito.controllers.diff import needs_apply
 from kaito.controllers.settings import Settings
 from kaito.runtime import resources as r
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.errors import AlreadyExists, NotFound
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import InformerCache
 
 FIELD_MANAGER = "kaito-workspace"
 

@@ -46,9 +46,9 @@ from kaito.controllers.tuning_sync import sync_tuning
 from kaito.controllers.upstream_command import adopt_flag_order
 from kaito.controllers.workload import owner_reference
 from kaito.runtime import resources as r
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import set_status_condition
-from kaito.runtime.controller import Request, Result
 from kaito.runtime.errors import (
     AlreadyExists,
     ApiError,
@@ -58,7 +58,8 @@ from kaito.runtime.errors import (
     NotFound,
 )
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import CacheNotSynced, InformerCache
+from kaito.runtime.informer import CacheNotSynced
+from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.store import IndexFunc, index_by_label
 
 log = logging.getLogger(__name__)
@@ -264,9 +265,7 @@ class WorkspaceReconciler:
         if annotations:
             metadata["annotations"] = annotations
         if metadata:
-            await self.client.merge_patch(
-                kinds.WORKSPACE, ws.name, {"metadata": metadata}, ws.namespace
-            )
+            await self.client.patch(kinds.WORKSPACE, ws.name, {"metadata": metadata}, ws.namespace)
 
     async def _finalize(self, ws: Workspace, obj: dict[str, Any]) -> Result:
         if c.WORKSPACE_FINALIZER not in ws.finalizers:
@@ -293,7 +292,7 @@ class WorkspaceReconciler:
             return Result(requeue_after=WAIT_FOR_DELETION)
         finalizers = [f for f in ws.finalizers if f != c.WORKSPACE_FINALIZER]
         try:
-            await self.client.merge_patch(
+            await self.client.patch(
                 kinds.WORKSPACE,
                 ws.name,
                 {"metadata": {"finalizers": finalizers, "resourceVersion": ws.resource_version}},
@@ -432,7 +431,7 @@ class WorkspaceReconciler:
             if not gpu_capacity(node):  # a CPU node (CPU preset): no accelerator label
                 continue
             try:
-                await self.client.merge_patch(
+                await self.client.patch(
                     r.NODE, name, {"metadata": {"labels": {c.LABEL_ACCELERATOR: "nvidia"}}}
                 )
             except NotFound:
@@ -546,8 +545,12 @@ class WorkspaceReconciler:
         if not patch:
             return
         try:
-            await self.client.patch_status(
-                kinds.WORKSPACE, metadata["name"], {"status": patch}, metadata.get("namespace")
+            await self.client.patch(
+                kinds.WORKSPACE,
+                metadata["name"],
+                {"status": patch},
+                metadata.get("namespace"),
+                subresource="status",
             )
         except NotFound:
             return

@@ -35,12 +35,12 @@ from kaito.provisioner.cloud.kwok import INSTANCE_LABEL
 from kaito.provisioner.cloud.local import INSTANCE_LABEL as LOCAL_INSTANCE_LABEL
 from kaito.provisioner.metrics import record_nodeclaim_states, timed_call
 from kaito.runtime import resources as r
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import is_object_condition_true, set_status_condition
-from kaito.runtime.controller import Request, Result
 from kaito.runtime.errors import ApiError, Conflict, NotFound
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import InformerCache
+from kaito.runtime.reconcile import Request, Result
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class NodeClaimReconciler:
                 await self._terminate(claim, finalizers)
             return Result()
         if TERMINATION_FINALIZER not in finalizers:
-            await self.client.merge_patch(
+            await self.client.patch(
                 kinds.NODECLAIM,
                 metadata["name"],
                 {
@@ -299,7 +299,9 @@ class NodeClaimReconciler:
         if not patch:
             return
         try:
-            await self.client.patch_status(kinds.NODECLAIM, metadata["name"], {"status": patch})
+            await self.client.patch(
+                kinds.NODECLAIM, metadata["name"], {"status": patch}, subresource="status"
+            )
         except NotFound:
             return
 
@@ -329,7 +331,7 @@ class NodeClaimReconciler:
                 await self.client.delete(r.NODE, node_name)
         remaining = [f for f in finalizers if f != TERMINATION_FINALIZER]
         try:
-            await self.client.merge_patch(
+            await self.client.patch(
                 kinds.NODECLAIM,
                 name,
                 {

@@ -10,8 +10,9 @@ from kaito import kinds
 from kaito.api import constants as c
 from kaito.provisioner.nodeclaim import NODEPOOL, claim_name_of_node
 from kaito.runtime import resources as r
-from kaito.runtime.controller import Controller, Reconciler, Request
+from kaito.runtime.controller import Controller
 from kaito.runtime.predicates import label_selector
+from kaito.runtime.reconcile import Reconciler, Request
 from kaito.runtime.resources import Object
 
 CONTROLLER_NAME = "nodeclaim"

@@ -93,7 +93,7 @@ _EXPORTS: dict[str, str] = {
     "ClientConfig": "client",
     "PatchType": "client",
     "ObjectList": "client",
-    "WatchEvent": "client",
+    "WatchEvent": "watch",
     "ApiError": "errors",
     "NotFound": "errors",
     "AlreadyExists": "errors",
@@ -107,7 +107,7 @@ _EXPORTS: dict[str, str] = {
     "TransportError": "errors",
     # caches
     "Informer": "informer",
-    "InformerCache": "informer",
+    "InformerCache": "cache",
     "EventHandler": "informer",
     "CacheSyncTimeout": "informer",
     "CacheNotSynced": "informer",
@@ -122,10 +122,10 @@ _EXPORTS: dict[str, str] = {
     "default_controller_rate_limiter": "ratelimit",
     "ItemExponentialFailureRateLimiter": "ratelimit",
     "Controller": "controller",
-    "Reconciler": "controller",
-    "Request": "controller",
-    "Result": "controller",
-    "TerminalError": "controller",
+    "Reconciler": "reconcile",
+    "Request": "reconcile",
+    "Result": "reconcile",
+    "TerminalError": "reconcile",
     "GENERATION_CHANGED": "predicates",
     "RESOURCE_VERSION_CHANGED": "predicates",
     "label_selector": "predicates",
@@ -170,12 +170,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from kaito.runtime.cache import InformerCache as InformerCache
     from kaito.runtime.certs import TLSMaterial as TLSMaterial
     from kaito.runtime.client import Client as Client
     from kaito.runtime.client import ClientConfig as ClientConfig
     from kaito.runtime.client import ObjectList as ObjectList
     from kaito.runtime.client import PatchType as PatchType
-    from kaito.runtime.client import WatchEvent as WatchEvent
     from kaito.runtime.clock import REAL_CLOCK as REAL_CLOCK
     from kaito.runtime.clock import Clock as Clock
     from kaito.runtime.clock import FakeClock as FakeClock
@@ -185,10 +185,6 @@ if TYPE_CHECKING:
     from kaito.runtime.conditions import remove_status_condition as remove_status_condition
     from kaito.runtime.conditions import set_status_condition as set_status_condition
     from kaito.runtime.controller import Controller as Controller
-    from kaito.runtime.controller import Reconciler as Reconciler
-    from kaito.runtime.controller import Request as Request
-    from kaito.runtime.controller import Result as Result
-    from kaito.runtime.controller import TerminalError as TerminalError
     from kaito.runtime.errors import AlreadyExists as AlreadyExists
     from kaito.runtime.errors import ApiError as ApiError
     from kaito.runtime.errors import Conflict as Conflict
@@ -205,7 +201,6 @@ if TYPE_CHECKING:
     from kaito.runtime.informer import CacheSyncTimeout as CacheSyncTimeout
     from kaito.runtime.informer import EventHandler as EventHandler
     from kaito.runtime.informer import Informer as Informer
-    from kaito.runtime.informer import InformerCache as InformerCache
     from kaito.runtime.leader import LeaderElectionConfig as LeaderElectionConfig
     from kaito.runtime.leader import LeaderElectionLost as LeaderElectionLost
     from kaito.runtime.manager import Manager as Manager
@@ -223,6 +218,10 @@ if TYPE_CHECKING:
     from kaito.runtime.ratelimit import (
         default_controller_rate_limiter as default_controller_rate_limiter,
     )
+    from kaito.runtime.reconcile import Reconciler as Reconciler
+    from kaito.runtime.reconcile import Request as Request
+    from kaito.runtime.reconcile import Result as Result
+    from kaito.runtime.reconcile import TerminalError as TerminalError
     from kaito.runtime.reflector import ReflectorConfig as ReflectorConfig
     from kaito.runtime.resources import CONFIG_MAP as CONFIG_MAP
     from kaito.runtime.resources import CONTROLLER_REVISION as CONTROLLER_REVISION
@@ -253,6 +252,7 @@ if TYPE_CHECKING:
     from kaito.runtime.store import index_by_controller_uid as index_by_controller_uid
     from kaito.runtime.store import index_by_label as index_by_label
     from kaito.runtime.store import index_by_owner_uid as index_by_owner_uid
+    from kaito.runtime.watch import WatchEvent as WatchEvent
     from kaito.runtime.webhook import AdmissionResponse as AdmissionResponse
     from kaito.runtime.webhook import WebhookServer as WebhookServer
     from kaito.runtime.workqueue import QueueShutDown as QueueShutDown

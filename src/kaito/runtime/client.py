@@ -10,8 +10,9 @@ and in-cluster config, token refresh) that fixes its pitfalls for controllers:
 * failures become typed exceptions (:mod:`kaito.runtime.errors`);
 * client-side QPS/burst throttling like client-go's ``rest.Config{QPS, Burst}``;
 * every request is counted in ``rest_client_requests_total{code,method,host}``;
-* watches are single-shot streams with a client-side inactivity deadline; the informer's
-  reflector owns reconnects and relists (kubernetes-asyncio's ``Watch`` retries 410 once).
+* watches are single-shot streams with a client-side inactivity deadline
+  (:mod:`kaito.runtime.watch`); the informer's reflector owns reconnects and relists
+  (kubernetes-asyncio's ``Watch`` retries 410 once).
 
 Mirrors client-go's ``rest``/``dynamic`` clients and controller-runtime's ``client.Client``
 (``pkg/client/config`` for where the config comes from).
@@ -19,12 +20,10 @@ Mirrors client-go's ``rest``/``dynamic`` clients and controller-runtime's ``clie
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,6 +38,7 @@ from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.errors import ApiError, TransportError, error_from_status
 from kaito.runtime.ratelimit import TokenBucket
 from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.watch import WatchStream
 
 Query = list[tuple[str, str]]
 
@@ -50,10 +50,6 @@ class PatchType(enum.StrEnum):
     JSON = "application/json-patch+json"
     STRATEGIC = "application/strategic-merge-patch+json"
     APPLY = "application/apply-patch+yaml"
-
-
-class WatchInactive(TransportError):
-    """No event or bookmark arrived within the inactivity deadline: the stream is presumed dead."""
 
 
 @attrs.frozen
@@ -79,14 +75,6 @@ class ObjectList:
     items: list[Object]
     resource_version: str
     continue_token: str | None = None
-
-
-@attrs.frozen
-class WatchEvent:
-    """One watch event: ``ADDED``, ``MODIFIED``, ``DELETED`` or ``BOOKMARK``."""
-
-    type: str
-    object: Object
 
 
 def _selector(query: Query, label_selector: str | None, field_selector: str | None) -> None:
@@ -373,18 +361,13 @@ class Client:
         field_manager: str | None = None,
         timeout: float | None = None,
     ) -> Object:
-        """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update)."""
+        """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update), to
+        ``subresource`` (e.g. ``"status"``) when given."""
         path = rt.path(self._namespace(rt, None, obj), str(meta(obj).get("name", "")), subresource)
         replaced: Object = await self.request(
             "PUT", path, query=_field_manager(field_manager), body=_typed(rt, obj), timeout=timeout
         )
         return replaced
-
-    async def replace_status(
-        self, rt: ResourceType, obj: Object, *, timeout: float | None = None
-    ) -> Object:
-        """PUT to the ``/status`` subresource."""
-        return await self.replace(rt, obj, subresource="status", timeout=timeout)
 
     async def patch(
         self,
@@ -399,7 +382,10 @@ class Client:
         force: bool | None = None,
         timeout: float | None = None,
     ) -> Object:
-        """PATCH with an explicit content type (default JSON merge patch)."""
+        """PATCH with an explicit content type: JSON merge patch (the default; lists are
+        replaced whole, ``None`` deletes a key), JSON patch (``PatchType.JSON``, a list of
+        operations; ``{"op": "test", ...}`` gives optimistic concurrency) or strategic merge
+        (built-in kinds only). ``subresource="status"`` patches the status."""
         query = _field_manager(field_manager)
         if force is not None:
             query.append(("force", "true" if force else "false"))
@@ -408,56 +394,6 @@ class Client:
             "PATCH", path, query=query, body=patch, content_type=patch_type.value, timeout=timeout
         )
         return patched
-
-    async def merge_patch(
-        self,
-        rt: ResourceType,
-        name: str,
-        patch: dict[str, Any],
-        namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """RFC 7386 JSON merge patch (lists are replaced whole; ``None`` deletes a key)."""
-        return await self.patch(
-            rt, name, patch, namespace, subresource=subresource, timeout=timeout
-        )
-
-    async def json_patch(
-        self,
-        rt: ResourceType,
-        name: str,
-        operations: Sequence[dict[str, Any]],
-        namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """RFC 6902 JSON patch (``{"op": "test", ...}`` gives optimistic concurrency)."""
-        return await self.patch(
-            rt,
-            name,
-            list(operations),
-            namespace,
-            patch_type=PatchType.JSON,
-            subresource=subresource,
-            timeout=timeout,
-        )
-
-    async def patch_status(
-        self,
-        rt: ResourceType,
-        name: str,
-        patch: dict[str, Any],
-        namespace: str | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> Object:
-        """Merge-patch the ``/status`` subresource."""
-        return await self.merge_patch(
-            rt, name, patch, namespace, subresource="status", timeout=timeout
-        )
 
     async def apply(
         self,
@@ -569,70 +505,3 @@ class Client:
         return WatchStream(
             self, rt.path(namespace if rt.namespaced else None), query, inactivity_timeout
         )
-
-
-class WatchStream:
-    """An open watch: an async context manager and an async iterator of :class:`WatchEvent`."""
-
-    def __init__(self, client: Client, path: str, query: Query, inactivity_timeout: float) -> None:
-        self._client = client
-        self.path = path
-        self._query = query
-        self._inactivity_timeout = inactivity_timeout
-        self._response: aiohttp.ClientResponse | None = None
-
-    async def __aenter__(self) -> WatchStream:
-        await self.open()
-        return self
-
-    async def open(self) -> None:
-        """Send the watch request; raise if the server does not answer 200."""
-        connect = self._client.config.connect_timeout
-        timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
-        response = await self._client._send("GET", self.path, query=self._query, timeout=timeout)
-        if response.status != 200:
-            try:
-                data = await response.read()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise TransportError(f"watch {self.path}: {exc!r}") from exc
-            finally:
-                response.close()
-            raise self._client._error(response, data)
-        self._response = response
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Drop the connection (a watch connection cannot go back to the pool)."""
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-
-    def __aiter__(self) -> WatchStream:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        if self._response is None:
-            raise StopAsyncIteration
-        while True:
-            try:
-                async with asyncio.timeout(self._inactivity_timeout):
-                    line = await self._response.content.readline()
-            except TimeoutError as exc:
-                raise WatchInactive(
-                    f"watch {self.path}: silent for {self._inactivity_timeout}s"
-                ) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise TransportError(f"watch {self.path}: {exc!r}") from exc
-            if not line:
-                raise StopAsyncIteration
-            if not line.endswith(b"\n"):  # the connection dropped in the middle of an event
-                raise TransportError(f"watch {self.path}: stream cut mid-event")
-            if line.strip():
-                break
-        event = json.loads(line)
-        kind, obj = event.get("type", ""), event.get("object") or {}
-        if kind == "ERROR":
-            raise error_from_status(int(obj.get("code") or 500), obj)
-        return WatchEvent(kind, obj)

@@ -25,17 +25,18 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
 from kaito.runtime import metrics
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.clock import REAL_CLOCK, Clock
-from kaito.runtime.informer import CacheSyncTimeout, EventHandler, Informer, InformerCache
+from kaito.runtime.informer import CacheSyncTimeout, EventHandler, Informer
 from kaito.runtime.predicates import Predicate
 from kaito.runtime.ratelimit import RateLimiter
-from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.reconcile import Mapper, Reconciler, Request, Result, TerminalError, owner_mapper
+from kaito.runtime.resources import Object, ResourceType
 from kaito.runtime.workqueue import QueueShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -44,48 +45,7 @@ reconcile_id: contextvars.ContextVar[str] = contextvars.ContextVar("reconcile_id
 """The UUID of the reconcile running in this task (for log correlation)."""
 
 
-@attrs.frozen
-class Request:
-    """What to reconcile: an object's namespace (``""`` if cluster-scoped) and name."""
-
-    namespace: str
-    name: str
-
-    @classmethod
-    def for_object(cls, obj: Object) -> Request:
-        metadata = meta(obj)
-        return cls(str(metadata.get("namespace") or ""), str(metadata.get("name", "")))
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
-
-    def __str__(self) -> str:
-        return self.key
-
-
-@attrs.frozen
-class Result:
-    """What to do after a successful reconcile: nothing, requeue now, or after a delay."""
-
-    requeue: bool = False
-    """Requeue with the rate limiter's backoff (deprecated upstream; prefer requeue_after)."""
-    requeue_after: float = 0.0
-    """Seconds after which to reconcile again (e.g. to poll something external)."""
-
-
-class TerminalError(Exception):
-    """A failure that retrying cannot fix: logged and counted, never requeued."""
-
-
-class Reconciler(Protocol):
-    """Makes the world match one object's desired state; must be safe to repeat."""
-
-    async def reconcile(self, request: Request) -> Result: ...
-
-
 ReconcileFunc = Callable[[Request], Awaitable[Result]]
-Mapper = Callable[[Object], Iterable[Request]]
 
 
 @attrs.frozen
@@ -95,23 +55,6 @@ class _Watch:
     predicates: tuple[Predicate, ...]
     namespace: str | None = None
     label_selector: str | None = None
-
-
-def owner_mapper(owner: ResourceType, owner_namespaced: bool = True) -> Mapper:
-    """Map an object to its controlling owner when that owner is of kind ``owner``."""
-
-    def mapper(obj: Object) -> list[Request]:
-        metadata = meta(obj)
-        for ref in metadata.get("ownerReferences") or []:
-            if not ref.get("controller"):
-                continue
-            group = str(ref.get("apiVersion", "")).rpartition("/")[0]
-            if ref.get("kind") == owner.kind and group == owner.group:
-                namespace = str(metadata.get("namespace") or "") if owner_namespaced else ""
-                return [Request(namespace, str(ref.get("name", "")))]
-        return []
-
-    return mapper
 
 
 class Controller:

@@ -272,7 +272,7 @@ class EventRecorder:
             if seen is not None and seen.name is not None:
                 count = seen.count + seen.unwritten + write.count
                 try:
-                    await self.client.merge_patch(
+                    await self.client.patch(
                         EVENT,
                         seen.name,
                         {

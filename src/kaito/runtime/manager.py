@@ -25,11 +25,11 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.controller import Controller
 from kaito.runtime.health import Checks, HttpEndpoints, ping
-from kaito.runtime.informer import InformerCache
 from kaito.runtime.leader import LeaderElectionConfig, LeaderElector
 from kaito.runtime.reflector import ReflectorConfig
 

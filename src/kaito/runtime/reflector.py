@@ -28,7 +28,7 @@ from typing import Protocol
 
 import attrs
 
-from kaito.runtime.client import Client, ObjectList, WatchInactive, WatchStream
+from kaito.runtime.client import Client, ObjectList
 from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.errors import (
     Gone,
@@ -37,6 +37,7 @@ from kaito.runtime.errors import (
     is_too_large_resource_version,
 )
 from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.watch import WatchInactive, WatchStream
 
 log = logging.getLogger(__name__)
 

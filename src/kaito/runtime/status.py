@@ -53,8 +53,8 @@ async def patch_status(
             "status": diff,
         }
         try:
-            return await client.patch_status(
-                rt, str(metadata.get("name")), body, metadata.get("namespace")
+            return await client.patch(
+                rt, str(metadata.get("name")), body, metadata.get("namespace"), subresource="status"
             )
         except (Conflict, TooManyRequests, ServerError):
             if attempt == steps - 1:

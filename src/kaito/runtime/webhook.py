@@ -21,7 +21,7 @@ import attrs
 from aiohttp import web
 
 from kaito.runtime.certs import TLSMaterial
-from kaito.runtime.client import Client
+from kaito.runtime.client import Client, PatchType
 from kaito.runtime.errors import ApiError, NotFound
 from kaito.runtime.resources import (
     MUTATING_WEBHOOK_CONFIGURATION,
@@ -192,7 +192,7 @@ class WebhookServer:
                     }
                 )
         if len(ops) > 1:
-            await self.client.json_patch(rt, name, ops)
+            await self.client.patch(rt, name, ops, patch_type=PatchType.JSON)
             log.info("webhook: caBundle injected into %s %s", rt.kind, name)
 
     async def run(self) -> None:

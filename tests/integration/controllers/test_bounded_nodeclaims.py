@@ -24,10 +24,10 @@ from kaito.controllers.settings import Settings
 from kaito.controllers.workspace import WorkspaceReconciler
 from kaito.presets import default_catalog
 from kaito.runtime import resources as r
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client, ClientConfig
-from kaito.runtime.controller import Request
 from kaito.runtime.events import EventRecorder
-from kaito.runtime.informer import InformerCache
+from kaito.runtime.reconcile import Request
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import install_crds
 from tests.e2e.helpers import sample
@@ -205,7 +205,7 @@ async def test_a_change_the_webhook_would_refuse_is_refused_by_the_controller(
         ),
     )
 
-    await h.client.merge_patch(
+    await h.client.patch(
         kinds.WORKSPACE, "steady", {"resource": {"instanceType": "Standard_NC12s_v3"}}, h.namespace
     )
     await h.cached(
@@ -263,7 +263,7 @@ async def test_toggling_inference_to_tuning_without_the_webhook_is_refused(
         ),
     )
     tuning = sample("workspace-tuning-phi-3-mini.yaml")["tuning"]
-    await h.client.merge_patch(
+    await h.client.patch(
         kinds.WORKSPACE, "toggled", {"inference": None, "tuning": tuning}, h.namespace
     )
     await h.cached("toggled", lambda o: bool(o and o.get("tuning")))

@@ -89,7 +89,7 @@ async def test_an_old_hash_is_replaced_without_a_new_revision_or_a_rerun(
         legacy["data"] = current["data"]
         await h.client.create(r.CONTROLLER_REVISION, legacy, h.namespace)
         await h.client.delete(r.CONTROLLER_REVISION, f"{name}-{digest[:5]}", h.namespace)
-        await h.client.merge_patch(
+        await h.client.patch(
             kinds.WORKSPACE,
             name,
             {"metadata": {"annotations": {c.ANNOTATION_WORKSPACE_HASH: old}}},

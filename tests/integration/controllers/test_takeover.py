@@ -43,6 +43,7 @@ from kaito.controllers.settings import Settings
 from kaito.controllers.upstream_command import adopt_flag_order
 from kaito.presets import default_catalog
 from kaito.runtime import resources as r
+from kaito.runtime.client import PatchType
 from kaito.runtime.errors import NotFound
 from tests.integration.controllers.test_bounded_nodeclaims import (  # noqa: F401  (fixture)
     Harness,
@@ -166,7 +167,7 @@ async def _put_nodes(h: Harness, ref: Reference, gpus: int) -> list[str]:
                 for kind in ("Launched", "Registered", "Initialized", "Ready")
             ],
         }
-        await h.client.replace_status(kinds.NODECLAIM, created)
+        await h.client.replace(kinds.NODECLAIM, created, subresource="status")
         await h.client.create(r.NODE, _node_for(claim, gpus))
         names.append(name)
     return names
@@ -431,7 +432,7 @@ async def test_taking_over_an_upstream_workspace_writes_nothing_to_its_workload(
             field, value = "args", container["args"][:-1]
         else:
             field, value = "command", dropped[0]
-        await h.client.json_patch(
+        await h.client.patch(
             r.STATEFUL_SET,
             name,
             [
@@ -442,6 +443,7 @@ async def test_taking_over_an_upstream_workspace_writes_nothing_to_its_workload(
                 }
             ],
             h.namespace,
+            patch_type=PatchType.JSON,
         )
         await _caught_up(h, r.STATEFUL_SET, name, h.namespace)
         start = len(writes)

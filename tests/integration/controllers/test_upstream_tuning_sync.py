@@ -98,7 +98,7 @@ async def test_the_default_config_is_copied_once_and_the_job_is_upstreams(
             r.CONFIG_MAP, {**copied, "data": {**copied["data"], "note": "edited here"}}
         )
         await async_wait_until(lambda: _cached_note(h), timeout=30, what="the edited copy cached")
-        await h.client.merge_patch(r.NODE, node, {"metadata": {"labels": {"apps": "second"}}})
+        await h.client.patch(r.NODE, node, {"metadata": {"labels": {"apps": "second"}}})
         await h.apply(_tuning_workspace("second"))
         await _tuned(h, "second")
         again = await h.client.get(r.CONFIG_MAP, TEMPLATE, h.namespace)

@@ -64,7 +64,7 @@ async def client(control_plane: ControlPlane, crds: None) -> AsyncIterator[Clien
         for claim in (await c.list(kinds.NODECLAIM, label_selector=TEST_LABEL)).items:
             name = claim["metadata"]["name"]
             with contextlib.suppress(NotFound):
-                await c.merge_patch(kinds.NODECLAIM, name, {"metadata": {"finalizers": None}})
+                await c.patch(kinds.NODECLAIM, name, {"metadata": {"finalizers": None}})
                 await c.delete(kinds.NODECLAIM, name)
 
 

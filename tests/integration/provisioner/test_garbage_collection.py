@@ -64,8 +64,11 @@ async def test_gc_deletes_leaks_and_vanished_claims_and_nothing_else(
         foreign_claim = nodeclaim(foreign)
         foreign_claim["metadata"]["labels"]["karpenter.sh/nodepool"] = "default"
         await client.create(kinds.NODECLAIM, foreign_claim)
-        await client.patch_status(
-            kinds.NODECLAIM, foreign, {"status": {"providerID": "azure:///elsewhere/vm0"}}
+        await client.patch(
+            kinds.NODECLAIM,
+            foreign,
+            {"status": {"providerID": "azure:///elsewhere/vm0"}},
+            subresource="status",
         )
         # The pool of `lost` disappears behind kaito's back (someone deleted it in the portal).
         lost_pool = sim.pools.pop(lost)

@@ -91,7 +91,7 @@ async def launched_false(client: Client, name: str) -> dict[str, Any]:
 
 async def poke(client: Client, name: str) -> None:
     """Change the NodeClaim so the reconciler sees an event and runs again."""
-    await client.merge_patch(
+    await client.patch(
         kinds.NODECLAIM, name, {"metadata": {"annotations": {"test.kaito.sh/poke": name}}}
     )
 

@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 from kaito.runtime.client import Client, ClientConfig
-from kaito.runtime.controller import Controller, Request, Result
+from kaito.runtime.controller import Controller
 from kaito.runtime.leader import LeaderElectionConfig, LeaderElectionLost
 from kaito.runtime.manager import Manager
+from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.resources import CONFIG_MAP
 
 

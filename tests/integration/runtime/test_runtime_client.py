@@ -8,7 +8,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from kaito.runtime import metrics
-from kaito.runtime.client import Client, ClientConfig
+from kaito.runtime.client import Client, ClientConfig, PatchType
 from kaito.runtime.errors import AlreadyExists, Conflict, Invalid, NotFound, TransportError
 from kaito.runtime.resources import CONFIG_MAP, NAMESPACE, ResourceType
 from kaito.testenv import ControlPlane
@@ -38,15 +38,23 @@ async def test_crud_and_typed_errors(client: Client, namespace: str) -> None:
 
 async def test_patch_types_and_server_side_apply(client: Client, namespace: str) -> None:
     await client.create(CONFIG_MAP, cm("p", namespace, a="1", b="2"))
-    merged = await client.merge_patch(CONFIG_MAP, "p", {"data": {"b": None, "c": "3"}}, namespace)
+    merged = await client.patch(CONFIG_MAP, "p", {"data": {"b": None, "c": "3"}}, namespace)
     assert merged["data"] == {"a": "1", "c": "3"}
-    patched = await client.json_patch(
-        CONFIG_MAP, "p", [{"op": "replace", "path": "/data/a", "value": "9"}], namespace
+    patched = await client.patch(
+        CONFIG_MAP,
+        "p",
+        [{"op": "replace", "path": "/data/a", "value": "9"}],
+        namespace,
+        patch_type=PatchType.JSON,
     )
     assert patched["data"]["a"] == "9"
     with pytest.raises(Invalid):  # a failing JSON-patch test op
-        await client.json_patch(
-            CONFIG_MAP, "p", [{"op": "test", "path": "/data/a", "value": "0"}], namespace
+        await client.patch(
+            CONFIG_MAP,
+            "p",
+            [{"op": "test", "path": "/data/a", "value": "0"}],
+            namespace,
+            patch_type=PatchType.JSON,
         )
     applied = await client.apply(CONFIG_MAP, cm("p", namespace, d="4"), field_manager="kaito-test")
     assert applied["data"]["d"] == "4"
@@ -59,15 +67,21 @@ async def test_status_subresource(client: Client, namespace: str, gizmo_crd: Res
         gizmo_crd, {"metadata": {"name": "g", "namespace": namespace}, "spec": {"size": 1}}
     )
     # writes to the main resource ignore status, and /status ignores spec
-    with_status = await client.patch_status(
-        gizmo_crd, "g", {"status": {"phase": "Ready"}, "spec": {"size": 5}}, namespace
+    with_status = await client.patch(
+        gizmo_crd,
+        "g",
+        {"status": {"phase": "Ready"}, "spec": {"size": 5}},
+        namespace,
+        subresource="status",
     )
     assert with_status["status"] == {"phase": "Ready"}
     assert with_status["spec"] == {"size": 1}
     assert with_status["metadata"]["generation"] == obj["metadata"]["generation"]
-    replaced = await client.replace_status(gizmo_crd, dict(with_status, status={"phase": "Done"}))
+    replaced = await client.replace(
+        gizmo_crd, dict(with_status, status={"phase": "Done"}), subresource="status"
+    )
     assert replaced["status"] == {"phase": "Done"}
-    ignored = await client.merge_patch(gizmo_crd, "g", {"status": {"phase": "X"}}, namespace)
+    ignored = await client.patch(gizmo_crd, "g", {"status": {"phase": "X"}}, namespace)
     assert ignored["status"] == {"phase": "Done"}
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client, ClientConfig
-from kaito.runtime.informer import EventHandler, Informer, InformerCache
+from kaito.runtime.informer import EventHandler, Informer
 from kaito.runtime.reflector import ReflectorConfig
 from kaito.runtime.resources import CONFIG_MAP, Object
 from kaito.testenv import ControlPlane
@@ -86,7 +87,7 @@ async def test_sees_add_update_delete(client: Client, namespace: str) -> None:
         # managedFields are stripped from the cache
         assert "managedFields" not in informer.store.get_object(namespace, "before")["metadata"]
         await client.create(CONFIG_MAP, cm("x", namespace, v="1"))
-        await client.merge_patch(CONFIG_MAP, "x", {"data": {"v": "2"}}, namespace)
+        await client.patch(CONFIG_MAP, "x", {"data": {"v": "2"}}, namespace)
         await client.delete(CONFIG_MAP, "x", namespace)
         expected = [
             ("add", "x", {"v": "1"}),
@@ -138,7 +139,7 @@ async def test_survives_apiserver_restart(
         assert set(cached(informer)) >= {f"pre-{i}" for i in range(5)}
         await asyncio.to_thread(control_plane.restart_apiserver)
         await client.create(CONFIG_MAP, cm("post", namespace, v="1"))
-        await client.merge_patch(CONFIG_MAP, "pre-0", {"data": {"v": "changed"}}, namespace)
+        await client.patch(CONFIG_MAP, "pre-0", {"data": {"v": "changed"}}, namespace)
         await client.delete(CONFIG_MAP, "pre-1", namespace)
         fresh = await snapshot(client, namespace)
         await eventually(lambda: cached(informer) == fresh, 60, "cache == fresh list after restart")
@@ -170,7 +171,7 @@ async def test_relists_after_compaction_and_misses_nothing(
             old_rv = informer.last_sync_resource_version
             proxy.freeze()  # the informer hears nothing from now on
             await client.create(CONFIG_MAP, cm("new", namespace, v="1"))
-            await client.merge_patch(CONFIG_MAP, "change", {"data": {"v": "2"}}, namespace)
+            await client.patch(CONFIG_MAP, "change", {"data": {"v": "2"}}, namespace)
             await client.delete(CONFIG_MAP, "remove", namespace)
             revision = await asyncio.to_thread(control_plane.compact_etcd)
             assert revision > int(old_rv)

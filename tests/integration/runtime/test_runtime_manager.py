@@ -14,11 +14,12 @@ import aiohttp
 import pytest
 
 from kaito.runtime.client import Client
-from kaito.runtime.controller import Controller, Request, Result
+from kaito.runtime.controller import Controller
 from kaito.runtime.leader import LeaderElectionConfig
 from kaito.runtime.manager import Manager
 from kaito.runtime.owner import set_controller_reference
 from kaito.runtime.predicates import GENERATION_CHANGED
+from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.resources import CONFIG_MAP, LEASE, SECRET, ResourceType
 
 NAMES = [
@@ -127,7 +128,9 @@ async def test_manager_runs_controllers_and_serves_metrics(
 
         # predicates: a status-only write (no generation bump) does not enqueue
         count = recorder.requests.count(Request(namespace, "g1"))
-        await client.patch_status(gizmo_crd, "g1", {"status": {"seen": True}}, namespace)
+        await client.patch(
+            gizmo_crd, "g1", {"status": {"seen": True}}, namespace, subresource="status"
+        )
         await asyncio.sleep(1.0)
         assert recorder.requests.count(Request(namespace, "g1")) == count
 

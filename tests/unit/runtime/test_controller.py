@@ -10,8 +10,9 @@ import pytest
 
 from kaito.runtime import metrics
 from kaito.runtime.clock import FakeClock
-from kaito.runtime.controller import Controller, Request, Result, TerminalError, owner_mapper
+from kaito.runtime.controller import Controller
 from kaito.runtime.ratelimit import ItemExponentialFailureRateLimiter
+from kaito.runtime.reconcile import Request, Result, TerminalError, owner_mapper
 from kaito.runtime.resources import DEPLOYMENT, ResourceType
 
 _names = itertools.count()

@@ -111,7 +111,8 @@ async def test_periodic_resync_redelivers_every_object() -> None:
 def test_cached_reads_refuse_an_unsynced_cache() -> None:
     import pytest
 
-    from kaito.runtime.informer import CacheNotSynced, InformerCache
+    from kaito.runtime.cache import InformerCache
+    from kaito.runtime.informer import CacheNotSynced
 
     cache = InformerCache(None)  # type: ignore[arg-type]
     with pytest.raises(CacheNotSynced):

@@ -240,14 +240,17 @@ class LocalNode:
             if not kubelet_may_set(k) and labels.get(k) != v
         }
         if wanted:
-            node = await client.merge_patch(r.NODE, name, {"metadata": {"labels": wanted}})
+            node = await client.patch(r.NODE, name, {"metadata": {"labels": wanted}})
         gpus = int(record.get("simulatedGpus") or 0)
         if gpus:
             capacity = (node.get("status") or {}).get("capacity") or {}
             if capacity.get("nvidia.com/gpu") != str(gpus):
                 resources = {"nvidia.com/gpu": str(gpus)}
-                node = await client.patch_status(
-                    r.NODE, name, {"status": {"capacity": resources, "allocatable": resources}}
+                node = await client.patch(
+                    r.NODE,
+                    name,
+                    {"status": {"capacity": resources, "allocatable": resources}},
+                    subresource="status",
                 )
         return node
 
@@ -282,7 +285,7 @@ class LocalNode:
         dead, at most ``timeout`` seconds); returns the images they ran."""
         name = self.layout.name
         try:
-            await client.merge_patch(r.NODE, name, {"spec": {"unschedulable": True}})
+            await client.patch(r.NODE, name, {"spec": {"unschedulable": True}})
         except NotFound:
             return set()
         kubelet_alive = self.daemons()["kubelet"].pid() is not None
