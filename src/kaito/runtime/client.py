@@ -3,13 +3,11 @@
 A thin layer over kubernetes-asyncio's ``ApiClient`` (which keeps doing auth, TLS, kubeconfig
 and in-cluster config, token refresh) that fixes its pitfalls for controllers:
 
-* every request has a timeout (kubernetes-asyncio sets none by default);
+* every request has a timeout, is throttled and counted, and failures are typed
+  (:mod:`kaito.runtime.transport`);
 * patches always carry an explicit content type (merge, JSON patch, server-side apply), since
   a dict would otherwise go out as a JSON Patch and strategic merge is refused by CRDs (415);
 * responses are decoded with ``json.loads`` only, never into generated models (slow);
-* failures become typed exceptions (:mod:`kaito.runtime.errors`);
-* client-side QPS/burst throttling like client-go's ``rest.Config{QPS, Burst}``;
-* every request is counted in ``rest_client_requests_total{code,method,host}``;
 * watches are single-shot streams with a client-side inactivity deadline
   (:mod:`kaito.runtime.watch`); the informer's reflector owns reconnects and relists
   (kubernetes-asyncio's ``Watch`` retries 410 once).
@@ -20,27 +18,24 @@ Mirrors client-go's ``rest``/``dynamic`` clients and controller-runtime's ``clie
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import json
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import aiohttp
 import attrs
-from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+from kubernetes_asyncio.client import ApiClient
 
-from kaito.runtime import metrics
 from kaito.runtime.clock import REAL_CLOCK, Clock
-from kaito.runtime.errors import ApiError, TransportError, error_from_status
-from kaito.runtime.ratelimit import TokenBucket
 from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.transport import ClientConfig as ClientConfig
+from kaito.runtime.transport import (
+    Query,
+    Transport,
+    in_cluster_configuration,
+    kubeconfig,
+)
 from kaito.runtime.watch import WatchStream
-
-Query = list[tuple[str, str]]
 
 
 class PatchType(enum.StrEnum):
@@ -50,22 +45,6 @@ class PatchType(enum.StrEnum):
     JSON = "application/json-patch+json"
     STRATEGIC = "application/strategic-merge-patch+json"
     APPLY = "application/apply-patch+yaml"
-
-
-@attrs.frozen
-class ClientConfig:
-    """Client-side behaviour that kubeconfig does not say."""
-
-    qps: float = 30.0
-    """Sustained requests per second; 0 disables client-side throttling (controller-runtime's
-    default, relying on API priority and fairness). Kaito runs with 30."""
-    burst: int = 50
-    """Requests allowed at once above ``qps``."""
-    timeout: float = 30.0
-    """Seconds for one whole request (connect to last byte); watches use ``connect_timeout``."""
-    connect_timeout: float = 10.0
-    """Seconds to establish a connection, for watches."""
-    user_agent: str = "kaito"
 
 
 @attrs.frozen
@@ -104,21 +83,16 @@ class Client:
         *,
         clock: Clock = REAL_CLOCK,
     ) -> None:
-        self._api = api_client
-        self.config = config or ClientConfig()
-        self._api.user_agent = self.config.user_agent
-        self._limiter = (
-            TokenBucket(self.config.qps, self.config.burst, clock) if self.config.qps > 0 else None
-        )
-        self.host: str = urlparse(str(api_client.configuration.host)).netloc
+        self.transport = Transport(api_client, config or ClientConfig(), clock)
+        self.config = self.transport.config
+        self.host: str = self.transport.host
         """``host:port`` of the API server (the ``host`` label of request metrics)."""
-        self.server: str = str(api_client.configuration.host)
+        self.server: str = self.transport.server
         """The API server's URL."""
 
     def ca_pem(self) -> bytes:
         """The CA bundle this client verifies the API server with (PEM; empty if none)."""
-        path = self._api.configuration.ssl_ca_cert
-        return Path(path).read_bytes() if path else b""
+        return self.transport.ca_pem()
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -134,21 +108,12 @@ class Client:
             path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / (
                 ".kube/config"
             )
-        configuration = Configuration()
-        await load_kube_config(
-            config_file=str(path),
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-        return cls(ApiClient(configuration=configuration), config)
+        return cls(ApiClient(configuration=await kubeconfig(path, context)), config)
 
     @classmethod
     def in_cluster(cls, *, config: ClientConfig | None = None) -> Client:
         """From the pod's service account token and CA (token re-read as it rotates)."""
-        configuration = Configuration()
-        load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return cls(ApiClient(configuration=configuration), config)
+        return cls(ApiClient(configuration=in_cluster_configuration()), config)
 
     @classmethod
     async def from_environment(
@@ -163,59 +128,13 @@ class Client:
         return await cls.from_kubeconfig(None, config=config)
 
     async def close(self) -> None:
-        await self._api.close()
+        await self.transport.close()
 
     async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- transport ------------------------------------------------------------------------
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float | aiohttp.ClientTimeout | None = None,
-    ) -> aiohttp.ClientResponse:
-        if self._limiter is not None:
-            await self._limiter.wait()
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        try:
-            response: aiohttp.ClientResponse = await self._api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout if timeout is not None else self.config.timeout,
-            )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            metrics.rest_client_requests.labels("<error>", method, self.host).inc()
-            raise TransportError(f"{method} {path}: {exc!r}") from exc
-        metrics.rest_client_requests.labels(str(response.status), method, self.host).inc()
-        return response
-
-    @staticmethod
-    def _error(response: aiohttp.ClientResponse, data: bytes) -> ApiError:
-        try:
-            status = json.loads(data) if data else {}
-        except ValueError:
-            status = {"message": data.decode(errors="replace")[:2000]}
-        retry_after: float | None = None
-        header = response.headers.get("Retry-After")
-        if header:
-            with contextlib.suppress(ValueError):
-                retry_after = float(header)
-        if not isinstance(status, dict):
-            status = {}
-        return error_from_status(response.status, status, retry_after=retry_after)
 
     async def request(
         self,
@@ -228,18 +147,9 @@ class Client:
         timeout: float | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON body; raise typed errors."""
-        response = await self._send(
+        return await self.transport.request(
             method, path, query=query, body=body, content_type=content_type, timeout=timeout
         )
-        try:
-            data = await response.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{method} {path}: {exc!r}") from exc
-        finally:
-            response.release()
-        if not 200 <= response.status < 300:
-            raise self._error(response, data)
-        return json.loads(data) if data else None
 
     # -- reads ------------------------------------------------------------------------------
     @staticmethod

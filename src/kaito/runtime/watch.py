@@ -17,7 +17,8 @@ from kaito.runtime.errors import TransportError, error_from_status
 from kaito.runtime.resources import Object
 
 if TYPE_CHECKING:
-    from kaito.runtime.client import Client, Query
+    from kaito.runtime.client import Client
+    from kaito.runtime.transport import Query
 
 
 class WatchInactive(TransportError):
@@ -50,7 +51,9 @@ class WatchStream:
         """Send the watch request; raise if the server does not answer 200."""
         connect = self._client.config.connect_timeout
         timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect)
-        response = await self._client._send("GET", self.path, query=self._query, timeout=timeout)
+        response = await self._client.transport.send(
+            "GET", self.path, query=self._query, timeout=timeout
+        )
         if response.status != 200:
             try:
                 data = await response.read()
@@ -58,7 +61,7 @@ class WatchStream:
                 raise TransportError(f"watch {self.path}: {exc!r}") from exc
             finally:
                 response.close()
-            raise self._client._error(response, data)
+            raise self._client.transport.error(response, data)
         self._response = response
 
     async def __aexit__(self, *exc: object) -> None:
