@@ -18,12 +18,14 @@ injectable time so they are tested without an API server or sleeping. They mirro
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
 import attrs
 
 from kaito.runtime.clock import REAL_CLOCK, Clock
+from kaito.runtime.resources import Object, meta
 
 CACHE_SIZE = 4096
 """client-go's ``maxLruCacheEntries``: objects (or keys) remembered at most, oldest go first."""
@@ -189,3 +191,60 @@ class SpamFilter:
             bucket.tokens -= 1.0
             return True
         return False
+
+
+def involved_object(obj: Object) -> dict[str, str]:
+    """The ``involvedObject`` of an Event about ``obj``."""
+    metadata = meta(obj)
+    return {
+        "kind": str(obj.get("kind", "")),
+        "namespace": str(metadata.get("namespace") or ""),
+        "name": str(metadata.get("name", "")),
+        "uid": str(metadata.get("uid", "")),
+        "apiVersion": str(obj.get("apiVersion", "")),
+        "resourceVersion": str(metadata.get("resourceVersion", "")),
+    }
+
+
+def new_event(
+    write: PendingEvent, count: int, first_timestamp: str, component: str, host: str
+) -> dict[str, Any]:
+    """A core/v1 Event for ``write``: named ``<object>.<hex nanoseconds>``, in the object's
+    namespace (``default`` for cluster-scoped objects), from ``component`` on ``host``."""
+    involved = write.involved
+    return {
+        "metadata": {
+            "name": f"{involved['name']}.{time.time_ns():x}",
+            "namespace": involved["namespace"] or "default",
+        },
+        "involvedObject": involved,
+        "reason": write.reason,
+        "message": write.message,
+        "type": write.type,
+        "source": {"component": component, **({"host": host} if host else {})},
+        "firstTimestamp": first_timestamp,
+        "lastTimestamp": write.last_timestamp,
+        "count": count,
+        "reportingComponent": component,
+        "reportingInstance": host,
+    }
+
+
+def correlate(
+    batch: list[PendingEvent], similar: SimilarAggregator, component: str, host: str
+) -> OrderedDict[tuple[str, ...], PendingEvent]:
+    """Turn queued events into writes: combine similar messages, one write per Event."""
+    writes: OrderedDict[tuple[str, ...], PendingEvent] = OrderedDict()
+    for pending in batch:
+        base = (component, host, *pending.object_key, pending.type, pending.reason)
+        discriminator, message = similar.aggregate(base, pending.message, pending.last_seen)
+        key = (*base, discriminator)
+        write = writes.get(key)
+        if write is None:  # a copy: the combined message is the write's, not the queue's
+            writes[key] = attrs.evolve(pending, message=message)
+        else:
+            write.involved = pending.involved
+            write.message = message
+            write.count += pending.count
+            write.last_timestamp = max(write.last_timestamp, pending.last_timestamp)
+    return writes

@@ -32,9 +32,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections import OrderedDict
-from typing import Any
 
 import attrs
 
@@ -48,6 +46,9 @@ from kaito.runtime.event_correlator import (
     PendingEvent,
     SimilarAggregator,
     SpamFilter,
+    correlate,
+    involved_object,
+    new_event,
     object_key,
     remember,
 )
@@ -129,7 +130,7 @@ class EventRecorder:
             self._dropped["shutdown"].inc()
             return False
         queued = self._buffer.add(
-            _involved(obj),
+            involved_object(obj),
             type,
             reason,
             message,
@@ -234,29 +235,10 @@ class EventRecorder:
                     if not batch:
                         return
                     self._overflowing = False
-                    self._writes = self._correlate(batch)
+                    self._writes = correlate(batch, self._similar, self.component, self.host)
                 key, write = next(iter(self._writes.items()))
                 await self._write(key, write)
                 self._writes.pop(key, None)
-
-    def _correlate(self, batch: list[PendingEvent]) -> OrderedDict[tuple[str, ...], PendingEvent]:
-        """Turn queued events into writes: combine similar messages, one write per Event."""
-        writes: OrderedDict[tuple[str, ...], PendingEvent] = OrderedDict()
-        for pending in batch:
-            base = (self.component, self.host, *pending.object_key, pending.type, pending.reason)
-            discriminator, message = self._similar.aggregate(
-                base, pending.message, pending.last_seen
-            )
-            key = (*base, discriminator)
-            write = writes.get(key)
-            if write is None:  # a copy: the combined message is the write's, not the queue's
-                writes[key] = attrs.evolve(pending, message=message)
-            else:
-                write.involved = pending.involved
-                write.message = message
-                write.count += pending.count
-                write.last_timestamp = max(write.last_timestamp, pending.last_timestamp)
-        return writes
 
     async def _write(self, key: tuple[str, ...], write: PendingEvent) -> None:
         seen = self._seen.get(key)
@@ -292,7 +274,9 @@ class EventRecorder:
             unwritten = seen.unwritten if seen is not None else 0
             first = seen.first_timestamp if seen is not None else write.first_timestamp
             count = unwritten + write.count
-            created = await self.client.create(EVENT, self._new_event(write, count, first))
+            created = await self.client.create(
+                EVENT, new_event(write, count, first, self.component, self.host)
+            )
             name = str(created["metadata"]["name"])
             remember(self._seen, key, _Seen(name, namespace, count, 0, first))
             self._written.inc()
@@ -307,37 +291,6 @@ class EventRecorder:
                 write.involved["name"],
                 exc,
             )
-
-    def _new_event(self, write: PendingEvent, count: int, first_timestamp: str) -> dict[str, Any]:
-        involved = write.involved
-        return {
-            "metadata": {
-                "name": f"{involved['name']}.{time.time_ns():x}",
-                "namespace": involved["namespace"] or "default",
-            },
-            "involvedObject": involved,
-            "reason": write.reason,
-            "message": write.message,
-            "type": write.type,
-            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
-            "firstTimestamp": first_timestamp,
-            "lastTimestamp": write.last_timestamp,
-            "count": count,
-            "reportingComponent": self.component,
-            "reportingInstance": self.host,
-        }
-
-
-def _involved(obj: Object) -> dict[str, str]:
-    metadata = meta(obj)
-    return {
-        "kind": str(obj.get("kind", "")),
-        "namespace": str(metadata.get("namespace") or ""),
-        "name": str(metadata.get("name", "")),
-        "uid": str(metadata.get("uid", "")),
-        "apiVersion": str(obj.get("apiVersion", "")),
-        "resourceVersion": str(metadata.get("resourceVersion", "")),
-    }
 
 
 def _ref(obj: Object) -> str:
