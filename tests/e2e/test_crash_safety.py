@@ -93,10 +93,16 @@ def test_manager_crashes_never_duplicate_or_orphan_nodes(
         assert get_json(control_plane, "node", node) is not None
 
     # Steady state: resyncs (every 5 s) reconcile every Workspace again and write nothing.
+    # Barrier: a full resync round (COUNT more reconciles), then compare the writes.
     first = crash_operator.manager.metrics()
-    time.sleep(12)
-    second = crash_operator.manager.metrics()
-    assert _reconciles(second) >= _reconciles(first) + COUNT, "no resync happened"
+    second = wait_until(
+        lambda: (
+            (m := crash_operator.manager.metrics())
+            and (m if _reconciles(m) >= _reconciles(first) + COUNT else None)
+        ),
+        timeout=60,
+        what="a resync of every Workspace",
+    )
     assert _writes(second) == _writes(first)
 
     control_plane.kubectl("delete", "workspaces", "--all", "-n", namespace, "--timeout=180s")

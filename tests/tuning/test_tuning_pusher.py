@@ -114,6 +114,18 @@ def _pusher(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def _read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """``proc``'s output up to and including the first line containing ``text``."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or text not in lines[-1]:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the pusher exited before logging {text!r}: {''.join(lines)}")
+        lines.append(line)
+    return "".join(lines)
+
+
 def _get(url: str, accept: str | None = None) -> bytes:
     request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -164,9 +176,10 @@ def test_push_to_a_real_registry_after_the_marker(
 
 def test_sigterm_before_the_marker_pushes_nothing(tmp_path: Path) -> None:
     proc = _pusher("--dir", str(tmp_path), "--image", "127.0.0.1:1/never:v1", "--plain-http")
-    time.sleep(1.0)  # let it install the SIGTERM handler and start waiting
+    started = _read_until(proc, "waiting for")  # logged once the SIGTERM handler is set
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=30)
+    output = started + output
     assert proc.returncode == 3, output
     assert "stopped before" in output and "nothing pushed" in output
 

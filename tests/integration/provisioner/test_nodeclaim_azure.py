@@ -4,7 +4,6 @@ the whole lifecycle, cloud faults that retrying fixes, and refusals it cannot fi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -94,6 +93,27 @@ async def poke(client: Client, name: str) -> None:
     await client.patch(
         kinds.NODECLAIM, name, {"metadata": {"annotations": {"test.kaito.sh/poke": name}}}
     )
+
+
+def reconciles(metrics: dict[Any, float]) -> float:
+    """Finished NodeClaim reconciles, every result."""
+    return sum(
+        value
+        for (sample, labels), value in metrics.items()
+        if sample == "controller_runtime_reconcile_total" and ("controller", "nodeclaim") in labels
+    )
+
+
+async def poke_and_wait(client: Client, manager: Manager, name: str) -> None:
+    """Poke the NodeClaim and wait until the reconcile that the poke caused has finished: the
+    barrier after which "it did not call the cloud again" can be asserted."""
+    before = reconciles(await scrape(manager))
+    await poke(client, name)
+
+    async def probe() -> bool:
+        return reconciles(await scrape(manager)) > before
+
+    await async_wait_until(probe, timeout=10, interval=0.05, what=f"the reconcile of {name}")
 
 
 async def test_azure_nodeclaim_lifecycle_and_metrics(aks: Aks, client: Client) -> None:
@@ -225,8 +245,7 @@ async def test_quota_error_is_shown_and_never_retried(aks: Aks, client: Client) 
         assert not is_true(claim, "Ready")
         assert "providerID" not in claim.get("status", {})
 
-        await poke(client, name)
-        await asyncio.sleep(1.0)
+        await poke_and_wait(client, manager, name)
         assert sim.count("PUT", name) == 1  # neither the SDK nor the reconciler asked again
         assert sim.pools == {}
         await gauge_settles(manager, "failed", lambda value: value >= 1)
@@ -245,7 +264,7 @@ async def test_unavailable_sku_is_shown_and_never_retried(
     message = sim.sku_unavailable(sku, asynchronous=asynchronous)
     async with (
         azure_provider(sim, hooks) as provider,
-        running_provisioner(client, provider),
+        running_provisioner(client, provider) as (manager, _),
     ):
         await client.create(kinds.NODECLAIM, nodeclaim(name, instance_type=sku))
         claim = await launched_false(client, name)
@@ -254,8 +273,7 @@ async def test_unavailable_sku_is_shown_and_never_retried(
         assert launched["reason"] == "SkuNotAvailable"
         assert launched["message"] == message
 
-        await poke(client, name)
-        await asyncio.sleep(1.0)
+        await poke_and_wait(client, manager, name)
         assert sim.count("PUT", name) == 1
         if asynchronous:
             assert sim.pools[name].state == "Failed"  # the cloud keeps the failed pool ...

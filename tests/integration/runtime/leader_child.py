@@ -56,7 +56,15 @@ async def main() -> int:
         graceful_shutdown_timeout=5.0,
     )
     manager.add(Controller("leader-test", reconcile).for_(CONFIG_MAP, namespace=args.namespace))
+
+    async def synced() -> None:  # on every replica: its cache is warm, leader or not
+        while not manager.cache.has_synced:
+            await asyncio.sleep(0.05)
+        write("synced")
+        await asyncio.Event().wait()
+
     manager.add_runnable(elected, needs_leader=True)
+    manager.add_runnable(synced)
     write("started")
     try:
         await manager.run()

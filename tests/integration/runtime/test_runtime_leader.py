@@ -121,8 +121,18 @@ async def test_one_leader_handover_and_takeover(
         await a.start()
         await wait_for(lambda: first(log, "a", "start"), 30, "a to lead and reconcile")
         await b.start()
-        await wait_for(lambda: first(log, "b", "started"), 30, "b to start")
-        await asyncio.sleep(3)
+        await wait_for(lambda: first(log, "b", "synced"), 30, "b's cache to sync")
+        # barrier: an object created after b's cache synced, reconciled by a; a standby
+        # that reconciled would have started on the three older ones before that
+        await client.create(CONFIG_MAP, {"metadata": {"name": "after-b", "namespace": namespace}})
+        await wait_for(
+            lambda: any(
+                r["id"] == "a" and r["event"] == "start" and r.get("name") == "after-b"
+                for r in records(log)
+            ),
+            30,
+            "a to reconcile after-b",
+        )
         assert first(log, "b", "start") is None, "the standby reconciled while a led"
 
         # graceful: SIGTERM releases the lease, b takes over well before it would expire

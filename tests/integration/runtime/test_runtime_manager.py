@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.controller import Controller
 from kaito.runtime.leader import LeaderElectionConfig
@@ -126,12 +127,15 @@ async def test_manager_runs_controllers_and_serves_metrics(
         await client.create(CONFIG_MAP, owned)
         await eventually(lambda: recorder.requests.count(Request(namespace, "g1")) > count)
 
-        # predicates: a status-only write (no generation bump) does not enqueue
+        # predicates: a status-only write (no generation bump) does not enqueue. Barrier: a
+        # new object after it; the informer delivers in order, so once that one has been
+        # reconciled, a reconcile caused by the status write would have been recorded first
         count = recorder.requests.count(Request(namespace, "g1"))
         await client.patch(
             gizmo_crd, "g1", {"status": {"seen": True}}, namespace, subresource="status"
         )
-        await asyncio.sleep(1.0)
+        await client.create(gizmo_crd, {"metadata": {"name": "barrier", "namespace": namespace}})
+        await eventually(lambda: Request(namespace, "barrier") in recorder.requests)
         assert recorder.requests.count(Request(namespace, "g1")) == count
 
         # watches with a mapper
@@ -213,10 +217,17 @@ async def test_graceful_stop_finishes_in_flight_reconciles(client: Client, names
         manager.stop()
         await asyncio.wait_for(task, 15)
         assert recorder.finished_slow and recorder.in_flight == 0
-        # work arriving after the stop is not taken
+        # work arriving after the stop is not taken. Barrier: a live informer of the same
+        # kind has seen the late object, so a manager still watching would have seen it too
         before = len(recorder.requests)
         await client.create(CONFIG_MAP, {"metadata": {"name": "late", "namespace": namespace}})
-        await asyncio.sleep(0.5)
+        witness = InformerCache(client)
+        informer = witness.informer(CONFIG_MAP, namespace=namespace)
+        witness.start()
+        try:
+            await eventually(lambda: informer.store.get_object(namespace, "late") is not None)
+        finally:
+            await witness.stop()
         assert len(recorder.requests) == before
 
 
