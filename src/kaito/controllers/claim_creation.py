@@ -22,9 +22,9 @@ from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
 from kaito.api.workspace import Workspace
 from kaito.controllers import nodeclaims
 from kaito.controllers.settings import Settings
-from kaito.controllers.status import Cond
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
+from kaito.runtime.conditions import Condition
 from kaito.runtime.errors import AlreadyExists
 from kaito.runtime.events import EventRecorder
 
@@ -39,7 +39,7 @@ class Creation:
     """What one pass did: the claims now known, and why it stopped early (if it did)."""
 
     claims: list[dict[str, Any]]
-    blocked: Cond | None = None
+    blocked: Condition | None = None
     deleting: bool = False
 
 
@@ -56,8 +56,8 @@ def _owned_claim_total(cache: InformerCache) -> int:
     )
 
 
-def limit_condition(limit: int, mine: int, wanted: int) -> Cond:
-    return Cond(
+def limit_condition(limit: int, mine: int, wanted: int) -> Condition:
+    return Condition(
         c.CONDITION_RESOURCE_READY,
         "False",
         REASON_LIMIT,

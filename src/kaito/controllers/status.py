@@ -16,7 +16,7 @@ import attrs
 
 from kaito.api import constants as c
 from kaito.controllers.pod_failures import PodFailure, first_failure
-from kaito.runtime.conditions import find_object_condition
+from kaito.runtime.conditions import Condition, find_object_condition
 
 POD_FAILURE_REASONS = frozenset(
     {
@@ -28,20 +28,6 @@ POD_FAILURE_REASONS = frozenset(
         c.REASON_UNSCHEDULABLE,
     }
 )
-
-
-@attrs.frozen
-class Cond:
-    """A condition to set: type, status ("True"/"False"/"Unknown"), reason, message."""
-
-    type: str
-    status: str
-    reason: str
-    message: str
-
-    @property
-    def is_true(self) -> bool:
-        return self.status == "True"
 
 
 @attrs.frozen(kw_only=True)
@@ -57,14 +43,14 @@ class NodeObservation:
     """Whether the nodes must have GPUs (not for a CPU preset or instance type)."""
 
 
-def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
+def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Condition | None:
     """The first NodeClaim that failed to launch, with the cloud's reason and message."""
     for claim in sorted(claims, key=lambda x: x["metadata"]["name"]):
         for kind in ("Launched", "Registered", "Initialized"):
             cond = find_object_condition(claim, kind)
             if cond is not None and cond.get("status") == "False" and cond.get("message"):
                 name = claim["metadata"]["name"]
-                return Cond(
+                return Condition(
                     c.CONDITION_RESOURCE_READY,
                     "False",
                     cond.get("reason") or c.REASON_NODECLAIM_NOT_READY,
@@ -73,18 +59,18 @@ def nodeclaim_problem(claims: Sequence[dict[str, Any]]) -> Cond | None:
     return None
 
 
-def resource_condition(obs: NodeObservation) -> Cond:
+def resource_condition(obs: NodeObservation) -> Condition:
     ready = len(obs.ready_nodes)
     kind = "GPU nodes" if obs.gpu else "nodes"
     if ready >= obs.required:
-        return Cond(
+        return Condition(
             c.CONDITION_RESOURCE_READY,
             "True",
             c.REASON_RESOURCE_SUCCESS,
             "workspace resource is ready",
         )
     if not obs.auto_provisioning:
-        return Cond(
+        return Condition(
             c.CONDITION_RESOURCE_READY,
             "False",
             c.REASON_NODE_NOT_READY,
@@ -94,7 +80,7 @@ def resource_condition(obs: NodeObservation) -> Cond:
     problem = nodeclaim_problem(obs.nodeclaims)
     if problem is not None:
         return problem
-    return Cond(
+    return Condition(
         c.CONDITION_RESOURCE_READY,
         "False",
         c.REASON_NODECLAIM_NOT_READY,
@@ -118,25 +104,25 @@ def workload_ready(workload: dict[str, Any]) -> bool:
 
 
 def inference_condition(
-    workload: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Cond
-) -> Cond:
+    workload: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Condition
+) -> Condition:
     kind = c.CONDITION_INFERENCE_READY
     if workload is None:
         waiting = "waiting for nodes" if not resource.is_true else "creating the workload"
-        return Cond(
+        return Condition(
             kind, "False", c.REASON_INFERENCE_PENDING, f"Inference workload is not ready: {waiting}"
         )
     if workload_ready(workload):
-        return Cond(
+        return Condition(
             kind, "True", c.REASON_INFERENCE_SUCCESS, "Inference has been deployed successfully"
         )
     failure: PodFailure | None = first_failure(pods)
     if failure is not None:
-        return Cond(kind, "False", failure.reason, failure.message)
+        return Condition(kind, "False", failure.reason, failure.message)
     status = workload.get("status") or {}
     desired = int((workload.get("spec") or {}).get("replicas", 1))
     ready = int(status.get("readyReplicas", 0))
-    return Cond(
+    return Condition(
         kind,
         "False",
         c.REASON_INFERENCE_PENDING,
@@ -144,7 +130,21 @@ def inference_condition(
     )
 
 
-def summary_conditions(resource: Cond, inference: Cond) -> list[Cond]:
+def summary(status: str, reason: str, message: str) -> list[Condition]:
+    """WorkspaceSucceeded and its v1alpha1 twin WorkspaceReady, which always say the same
+    (the WORKSPACEREADY column of v1alpha1 reads the twin)."""
+    return [
+        Condition(c.CONDITION_WORKSPACE_SUCCEEDED, status, reason, message),
+        Condition(c.CONDITION_WORKSPACE_READY, status, reason, message),
+    ]
+
+
+def invalid_spec(message: str) -> list[Condition]:
+    """The summary of a Workspace that cannot run as written (``InvalidSpec``)."""
+    return summary("False", c.REASON_INVALID_SPEC, message[:1024])
+
+
+def summary_conditions(resource: Condition, inference: Condition) -> list[Condition]:
     """WorkspaceSucceeded and its v1alpha1 twin WorkspaceReady (same status/reason/message)."""
     if resource.is_true and inference.is_true:
         status, reason, message = "True", c.REASON_WORKSPACE_SUCCEEDED, "workspace succeeds"
@@ -156,13 +156,10 @@ def summary_conditions(resource: Cond, inference: Cond) -> list[Cond]:
     else:
         status, reason = "False", c.REASON_WORKSPACE_PENDING
         message = "workspace is waiting for inference workload readiness"
-    return [
-        Cond(c.CONDITION_WORKSPACE_SUCCEEDED, status, reason, message),
-        Cond(c.CONDITION_WORKSPACE_READY, status, reason, message),
-    ]
+    return summary(status, reason, message)
 
 
-def inference_state(summary: Cond, inference: Cond) -> str:
+def inference_state(summary: Condition, inference: Condition) -> str:
     if summary.is_true:
         return c.STATE_READY
     if inference.reason in POD_FAILURE_REASONS:
@@ -177,8 +174,8 @@ def _job_condition(job: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def tuning_conditions(
-    job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Cond
-) -> tuple[list[Cond], str]:
+    job: dict[str, Any] | None, pods: Sequence[dict[str, Any]], resource: Condition
+) -> tuple[list[Condition], str]:
     """JobStarted, WorkspaceSucceeded, WorkspaceReady and the state of a tuning Workspace."""
     started_kind = c.CONDITION_JOB_STARTED
     status = (job or {}).get("status") or {}
@@ -188,20 +185,20 @@ def tuning_conditions(
     if failed is not None:
         detail = failed.get("message") or failed.get("reason") or ""
         message = f"tuning job failed: {detail}".rstrip(": ")[:256]
-        started = Cond(started_kind, "False", c.REASON_TUNING_FAILED, message)
-        summary = ("False", c.REASON_WORKSPACE_FAILED, message)
+        started = Condition(started_kind, "False", c.REASON_TUNING_FAILED, message)
+        overall = ("False", c.REASON_WORKSPACE_FAILED, message)
         state = c.STATE_FAILED
     elif complete is not None:
-        started = Cond(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
-        summary = ("True", c.REASON_WORKSPACE_SUCCEEDED, "workspace succeeds")
+        started = Condition(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
+        overall = ("True", c.REASON_WORKSPACE_SUCCEEDED, "workspace succeeds")
         state = c.STATE_SUCCEEDED
     elif job is not None and active > 0:
-        started = Cond(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
+        started = Condition(started_kind, "True", c.REASON_TUNING_STARTED, "Tuning job has started")
         failure = first_failure(pods)
         message = "workspace has not completed yet, tuning job is running"
         if failure is not None:
             message = f"{message}: {failure.reason}: {failure.message}"[:256]
-        summary = ("False", c.REASON_WORKSPACE_PENDING, message)
+        overall = ("False", c.REASON_WORKSPACE_PENDING, message)
         state = c.STATE_RUNNING
     else:
         failure = first_failure(pods)
@@ -210,16 +207,11 @@ def tuning_conditions(
             message += ": waiting for nodes"
         elif failure is not None:
             message = f"{message}: {failure.reason}: {failure.message}"[:256]
-        started = Cond(started_kind, "False", c.REASON_TUNING_PENDING, message)
-        summary = (
+        started = Condition(started_kind, "False", c.REASON_TUNING_PENDING, message)
+        overall = (
             "False",
             c.REASON_WORKSPACE_PENDING,
             "workspace is initializing, tuning job has not started",
         )
         state = c.STATE_PENDING
-    conds = [
-        started,
-        Cond(c.CONDITION_WORKSPACE_SUCCEEDED, *summary),
-        Cond(c.CONDITION_WORKSPACE_READY, *summary),
-    ]
-    return conds, state
+    return [started, *summary(*overall)], state

@@ -41,14 +41,13 @@ from kaito.controllers.nodes import (
     workspace_of,
 )
 from kaito.controllers.settings import Settings
-from kaito.controllers.status import Cond
 from kaito.controllers.tuning_sync import sync_tuning
 from kaito.controllers.upstream_command import adopt_flag_order
 from kaito.controllers.workload import owner_reference
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
-from kaito.runtime.conditions import set_status_condition
+from kaito.runtime.conditions import Condition
 from kaito.runtime.errors import (
     AlreadyExists,
     ApiError,
@@ -60,6 +59,7 @@ from kaito.runtime.errors import (
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.reconcile import Request, Result
+from kaito.runtime.status import write_status
 from kaito.runtime.store import IndexFunc, index_by_label
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class WorkspaceReconciler:
         try:
             ws = workspace_from_dict(obj)
         except WireError as exc:
-            await self._write_status(obj, [self._invalid(f"cannot read the Workspace: {exc}")])
+            await self._write_status(obj, status.invalid_spec(f"cannot read the Workspace: {exc}"))
             return Result()
         if ws.deleting:
             return await self._finalize(ws, obj)
@@ -140,7 +140,7 @@ class WorkspaceReconciler:
             message = f"the API server refused an object made from this Workspace: {exc}"
             await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
             try:
-                await self._write_status(obj, [self._invalid(message)])
+                await self._write_status(obj, status.invalid_spec(message))
             except Invalid:
                 log.warning("status of %s/%s refused: %s", ws.namespace, ws.name, message)
             return Result()
@@ -152,15 +152,7 @@ class WorkspaceReconciler:
             await self.recorder.event(obj, "Warning", c.REASON_PERMISSION_DENIED, message[:1024])
             try:
                 await self._write_status(
-                    obj,
-                    [
-                        Cond(
-                            c.CONDITION_WORKSPACE_SUCCEEDED,
-                            "False",
-                            c.REASON_PERMISSION_DENIED,
-                            message[:1024],
-                        )
-                    ],
+                    obj, status.summary("False", c.REASON_PERMISSION_DENIED, message[:1024])
                 )
             except ApiError as status_error:
                 log.warning("status of %s/%s not written: %s", ws.namespace, ws.name, status_error)
@@ -180,7 +172,7 @@ class WorkspaceReconciler:
             await self._patch_metadata(ws, {})
             message = "; ".join(verdict.errors)
             await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, message[:1024])
-            await self._write_status(obj, [self._invalid(message)])
+            await self._write_status(obj, status.invalid_spec(message))
             return Result()
 
         refused = immutability.refused_update(
@@ -194,7 +186,7 @@ class WorkspaceReconciler:
         )
         if refused is not None:
             await self.recorder.event(obj, "Warning", c.REASON_INVALID_SPEC, refused[:1024])
-            await self._write_status(obj, [self._invalid(refused)])
+            await self._write_status(obj, status.invalid_spec(refused))
             return Result()
         rev, annotations = await self._sync_revision(ws, obj)
         await self._patch_metadata(ws, annotations)
@@ -218,7 +210,7 @@ class WorkspaceReconciler:
                     await self.recorder.event(
                         obj, "Warning", c.REASON_INVALID_SPEC, outcome.problem
                     )
-                    await self._write_status(obj, [self._invalid(outcome.problem)])
+                    await self._write_status(obj, status.invalid_spec(outcome.problem))
                     return Result()
                 job = outcome.job
             else:
@@ -282,7 +274,7 @@ class WorkspaceReconciler:
                 obj, "Normal", "NodeClaimDeleted", f"Deleting {len(names)} NodeClaim(s): {shown}"
             )
         if claims:
-            deleting = Cond(
+            deleting = Condition(
                 c.CONDITION_WORKSPACE_DELETING,
                 "True",
                 c.REASON_WORKSPACE_DELETED,
@@ -368,7 +360,7 @@ class WorkspaceReconciler:
     # -- nodes ----------------------------------------------------------------------------------
     async def _sync_nodes(
         self, ws: Workspace, obj: dict[str, Any], resolved: desired.Resolved
-    ) -> tuple[NodePlan, Cond]:
+    ) -> tuple[NodePlan, Condition]:
         nap = self.settings.node_auto_provisioning
         key = f"{ws.namespace}/{ws.name}"
         claims = self._indexed(kinds.NODECLAIM, BY_WORKSPACE, key) if nap else []
@@ -496,65 +488,29 @@ class WorkspaceReconciler:
         return self._indexed(r.POD, BY_WORKSPACE, f"{ws.namespace}/{ws.name}")
 
     # -- status ---------------------------------------------------------------------------------
-    @staticmethod
-    def _invalid(message: str) -> Cond:
-        return Cond(c.CONDITION_WORKSPACE_SUCCEEDED, "False", c.REASON_INVALID_SPEC, message[:1024])
-
     async def _write_status(
         self,
         obj: dict[str, Any],
-        conds: Sequence[Cond],
+        conds: Sequence[Condition],
         worker_nodes: Sequence[str] | None = None,
         state: str | None = None,
         target_nodes: int | None = None,
     ) -> None:
-        """Merge-patch ``/status`` with what changed; send nothing when nothing did."""
-        metadata = obj.get("metadata") or {}
+        """Write what changed in the Workspace's status (nothing when nothing did)."""
         current = obj.get("status") or {}
-        conditions = [dict(x) for x in current.get("conditions") or []]
-        changed = False
-        for cond in conds:
-            if (
-                cond.type == c.CONDITION_WORKSPACE_SUCCEEDED
-                and cond.reason == c.REASON_INVALID_SPEC
-            ):
-                extra = [Cond(c.CONDITION_WORKSPACE_READY, cond.status, cond.reason, cond.message)]
-            else:
-                extra = []
-            for item in (cond, *extra):
-                changed |= set_status_condition(
-                    conditions,
-                    {
-                        "type": item.type,
-                        "status": item.status,
-                        "reason": item.reason,
-                        "message": item.message,
-                        "observedGeneration": int(metadata.get("generation", 0)),
-                    },
-                )
-        patch: dict[str, Any] = {}
-        if changed:
-            patch["conditions"] = conditions
-        if worker_nodes is not None and list(worker_nodes) != (current.get("workerNodes") or []):
-            patch["workerNodes"] = list(worker_nodes)
-        if state is not None and state != current.get("state"):
-            patch["state"] = state
-        target = target_nodes if target_nodes is not None else ws_target_nodes(obj)
-        if worker_nodes is not None and current.get("targetNodeCount") != target:
-            patch["targetNodeCount"] = target
-        if not patch:
-            return
-        try:
-            await self.client.patch(
-                kinds.WORKSPACE,
-                metadata["name"],
-                {"status": patch},
-                metadata.get("namespace"),
-                subresource="status",
+        fields: dict[str, Any] = {}
+        if worker_nodes is not None:
+            if list(worker_nodes) != (current.get("workerNodes") or []):
+                fields["workerNodes"] = list(worker_nodes)
+            fields["targetNodeCount"] = (
+                target_nodes if target_nodes is not None else ws_target_nodes(obj)
             )
-        except NotFound:
-            return
+        if state is not None:
+            fields["state"] = state
+        try:
+            await write_status(self.client, kinds.WORKSPACE, obj, conds, fields)
         except ApiError as exc:
+            metadata = obj.get("metadata") or {}
             log.warning(
                 "status of %s/%s not written: %s", metadata.get("namespace"), metadata["name"], exc
             )

@@ -37,10 +37,11 @@ from kaito.provisioner.metrics import record_nodeclaim_states, timed_call
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
-from kaito.runtime.conditions import is_object_condition_true, set_status_condition
+from kaito.runtime.conditions import Condition, is_object_condition_true
 from kaito.runtime.errors import ApiError, Conflict, NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
+from kaito.runtime.status import write_status
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +192,11 @@ class NodeClaimReconciler:
                 instance = await self.provider.create(request)
         except CloudError as exc:
             reason = exc.code or type(exc).__name__
-            await self._set_conditions(
+            await write_status(
+                self.client,
+                kinds.NODECLAIM,
                 claim,
-                [("Launched", "False", reason, str(exc.message)[:1024])],
+                [Condition("Launched", "False", reason, str(exc.message)[:1024])],
             )
             await self.recorder.event(claim, "Warning", "LaunchFailed", f"{name}: {exc}"[:1024])
             if exc.retryable:
@@ -251,59 +254,27 @@ class NodeClaimReconciler:
         registered = node is not None
         ready = is_object_condition_true(node, "Ready")
         updates = [
-            ("Launched", "True", "Launched", ""),
-            (
+            Condition("Launched", "True", "Launched"),
+            Condition(
                 "Registered",
                 "True" if registered else "False",
                 "Registered" if registered else "NodeNotFound",
                 "" if registered else "Node not registered with cluster",
             ),
-            (
+            Condition(
                 "Initialized",
                 "True" if ready else "False",
                 "Initialized" if ready else "NodeNotReady",
                 "" if ready else "Node status is NotReady",
             ),
-            (
+            Condition(
                 "Ready",
                 "True" if ready else "False",
                 "Ready" if ready else "NotReady",
                 "" if ready else "Initialized=False",
             ),
         ]
-        await self._set_conditions(claim, updates, extra=patch)
-
-    async def _set_conditions(
-        self,
-        claim: dict[str, Any],
-        updates: list[tuple[str, str, str, str]],
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        metadata = claim["metadata"]
-        conditions = [dict(x) for x in (claim.get("status") or {}).get("conditions") or []]
-        changed = False
-        for kind, status, reason, message in updates:
-            changed |= set_status_condition(
-                conditions,
-                {
-                    "type": kind,
-                    "status": status,
-                    "reason": reason,
-                    "message": message,
-                    "observedGeneration": int(metadata.get("generation", 0)),
-                },
-            )
-        patch = dict(extra or {})
-        if changed:
-            patch["conditions"] = conditions
-        if not patch:
-            return
-        try:
-            await self.client.patch(
-                kinds.NODECLAIM, metadata["name"], {"status": patch}, subresource="status"
-            )
-        except NotFound:
-            return
+        await write_status(self.client, kinds.NODECLAIM, claim, updates, patch)
 
     # -- termination ---------------------------------------------------------------------
     async def _terminate(self, claim: dict[str, Any], finalizers: list[str]) -> None:

@@ -8,9 +8,8 @@ them; :class:`ResourceType` addresses any kind.
 Writing a controller::
 
     from kaito.runtime import (
-        DEPLOYMENT, GENERATION_CHANGED, Client, Controller, LeaderElectionConfig, Manager,
-        Request, ResourceType, Result, condition, patch_status, set_controller_reference,
-        set_status_condition,
+        DEPLOYMENT, GENERATION_CHANGED, Client, Condition, Controller, LeaderElectionConfig,
+        Manager, Request, ResourceType, Result, set_controller_reference, write_status,
     )
 
     WORKSPACE = ResourceType("kaito.sh", "v1beta1", "Workspace", "workspaces")
@@ -27,14 +26,9 @@ Writing a controller::
             set_controller_reference(ws, deployment)  # GC + owns() below
             await self.client.apply(DEPLOYMENT, deployment, field_manager="kaito")
 
-            def ready(obj: dict) -> None:  # edits a copy; nothing is sent when unchanged
-                set_status_condition(
-                    obj["status"].setdefault("conditions", []),
-                    condition("WorkspaceReady", True, "Ready", "ready",
-                              obj["metadata"]["generation"]),
-                )
-
-            await patch_status(self.client, WORKSPACE, ws, ready)  # retries 409
+            # only what changed is sent; nothing at all in a steady state
+            ready = Condition("WorkspaceReady", "True", "Ready", "ready")
+            await write_status(self.client, WORKSPACE, ws, [ready])
             return Result(requeue_after=30.0)  # or Result(); raise to retry with backoff
 
     async def main() -> None:
@@ -138,8 +132,8 @@ _EXPORTS: dict[str, str] = {
     "find_status_condition": "conditions",
     "remove_status_condition": "conditions",
     "is_status_condition_true": "conditions",
-    "patch_status": "status",
-    "merge_patch_diff": "patch",
+    "write_status": "status",
+    "Condition": "conditions",
     "EventRecorder": "events",
     "set_controller_reference": "owner",
     "set_owner_reference": "owner",
@@ -179,6 +173,7 @@ if TYPE_CHECKING:
     from kaito.runtime.clock import REAL_CLOCK as REAL_CLOCK
     from kaito.runtime.clock import Clock as Clock
     from kaito.runtime.clock import FakeClock as FakeClock
+    from kaito.runtime.conditions import Condition as Condition
     from kaito.runtime.conditions import condition as condition
     from kaito.runtime.conditions import find_status_condition as find_status_condition
     from kaito.runtime.conditions import is_status_condition_true as is_status_condition_true
@@ -208,7 +203,6 @@ if TYPE_CHECKING:
     from kaito.runtime.owner import get_controller_of as get_controller_of
     from kaito.runtime.owner import set_controller_reference as set_controller_reference
     from kaito.runtime.owner import set_owner_reference as set_owner_reference
-    from kaito.runtime.patch import merge_patch_diff as merge_patch_diff
     from kaito.runtime.predicates import GENERATION_CHANGED as GENERATION_CHANGED
     from kaito.runtime.predicates import RESOURCE_VERSION_CHANGED as RESOURCE_VERSION_CHANGED
     from kaito.runtime.predicates import label_selector as label_selector
@@ -248,6 +242,7 @@ if TYPE_CHECKING:
     from kaito.runtime.resources import ResourceType as ResourceType
     from kaito.runtime.resources import meta as meta
     from kaito.runtime.resources import object_key as object_key
+    from kaito.runtime.status import write_status as write_status
     from kaito.runtime.store import Store as Store
     from kaito.runtime.store import index_by_controller_uid as index_by_controller_uid
     from kaito.runtime.store import index_by_label as index_by_label

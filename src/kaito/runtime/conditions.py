@@ -1,6 +1,8 @@
 """Status conditions with apimachinery's semantics (``pkg/api/meta/conditions.go``).
 
-Conditions are the wire dicts of ``metav1.Condition``: ``type``, ``status``
+A controller says what it wants with :class:`Condition` (type, status, reason, message; the
+one shape every reconciler uses) and :func:`kaito.runtime.status.write_status` merges it into
+the object. On the wire conditions are the dicts of ``metav1.Condition``: ``type``, ``status``
 (``True``/``False``/``Unknown``), ``observedGeneration``, ``lastTransitionTime``, ``reason``,
 ``message``. :func:`set_status_condition` changes ``lastTransitionTime`` only when ``status``
 changes; reason, message and observedGeneration are updated independently. Times are written
@@ -14,7 +16,34 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-Condition = dict[str, Any]
+import attrs
+
+ConditionDict = dict[str, Any]
+"""A condition as the API has it (``metav1.Condition`` JSON)."""
+
+
+@attrs.frozen
+class Condition:
+    """What a reconciler wants a condition to say; :meth:`as_dict` is its wire form."""
+
+    type: str
+    status: str
+    """``True``, ``False`` or ``Unknown``."""
+    reason: str
+    message: str = ""
+
+    @property
+    def is_true(self) -> bool:
+        return self.status == "True"
+
+    def as_dict(self, observed_generation: int) -> ConditionDict:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "observedGeneration": observed_generation,
+        }
 
 
 def format_time(when: dt.datetime | str | None = None) -> str:
@@ -34,19 +63,19 @@ def condition(
     reason: str,
     message: str = "",
     observed_generation: int | None = None,
-) -> Condition:
+) -> ConditionDict:
     """A new condition dict; ``status`` may be a bool."""
     if isinstance(status, bool):
         status = "True" if status else "False"
     if status not in ("True", "False", "Unknown"):
         raise ValueError(f"condition status must be True, False or Unknown, not {status!r}")
-    new: Condition = {"type": type, "status": status, "reason": reason, "message": message}
+    new: ConditionDict = {"type": type, "status": status, "reason": reason, "message": message}
     if observed_generation is not None:
         new["observedGeneration"] = observed_generation
     return new
 
 
-def find_status_condition(conditions: list[Condition], type: str) -> Condition | None:
+def find_status_condition(conditions: list[ConditionDict], type: str) -> ConditionDict | None:
     for cond in conditions:
         if cond.get("type") == type:
             return cond
@@ -54,7 +83,7 @@ def find_status_condition(conditions: list[Condition], type: str) -> Condition |
 
 
 def set_status_condition(
-    conditions: list[Condition], new: Mapping[str, Any], *, now: dt.datetime | None = None
+    conditions: list[ConditionDict], new: Mapping[str, Any], *, now: dt.datetime | None = None
 ) -> bool:
     """Add or update ``new`` in ``conditions`` (in place); return whether anything changed."""
     existing = find_status_condition(conditions, str(new["type"]))
@@ -76,7 +105,7 @@ def set_status_condition(
     return changed
 
 
-def remove_status_condition(conditions: list[Condition], type: str) -> bool:
+def remove_status_condition(conditions: list[ConditionDict], type: str) -> bool:
     """Remove the condition of ``type``; return whether it was there."""
     for index, cond in enumerate(conditions):
         if cond.get("type") == type:
@@ -86,27 +115,27 @@ def remove_status_condition(conditions: list[Condition], type: str) -> bool:
 
 
 def is_status_condition_present_and_equal(
-    conditions: list[Condition], type: str, status: str
+    conditions: list[ConditionDict], type: str, status: str
 ) -> bool:
     cond = find_status_condition(conditions, type)
     return cond is not None and cond.get("status") == status
 
 
-def is_status_condition_true(conditions: list[Condition], type: str) -> bool:
+def is_status_condition_true(conditions: list[ConditionDict], type: str) -> bool:
     return is_status_condition_present_and_equal(conditions, type, "True")
 
 
-def is_status_condition_false(conditions: list[Condition], type: str) -> bool:
+def is_status_condition_false(conditions: list[ConditionDict], type: str) -> bool:
     return is_status_condition_present_and_equal(conditions, type, "False")
 
 
-def object_conditions(obj: Mapping[str, Any] | None) -> list[Condition]:
+def object_conditions(obj: Mapping[str, Any] | None) -> list[ConditionDict]:
     """``obj["status"]["conditions"]`` of any object dict (empty when absent)."""
-    conditions: list[Condition] = ((obj or {}).get("status") or {}).get("conditions") or []
+    conditions: list[ConditionDict] = ((obj or {}).get("status") or {}).get("conditions") or []
     return conditions
 
 
-def find_object_condition(obj: Mapping[str, Any] | None, type: str) -> Condition | None:
+def find_object_condition(obj: Mapping[str, Any] | None, type: str) -> ConditionDict | None:
     """The condition of ``type`` in an object's status (Node, Job, custom resource ...)."""
     return find_status_condition(object_conditions(obj), type)
 

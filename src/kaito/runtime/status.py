@@ -1,64 +1,69 @@
-"""Write an object's status the controller-runtime way: only when it changed, retrying 409.
+"""Write an object's status: the conditions and fields a reconciler computed, only what changed.
 
-:func:`patch_status` hands a deep copy of the object to a ``mutate`` function, compares the
-resulting ``status`` with the original and sends nothing if they are equal. Otherwise it sends
-a JSON merge patch of the difference to the ``/status`` subresource, with
-``metadata.resourceVersion`` as an optimistic lock (controller-runtime
-``MergeFromWithOptimisticLock``). On 409 Conflict (or 429/5xx, as Kaito's ``retry.OnError``)
-it re-reads the object and applies ``mutate`` again, up to client-go's ``retry.DefaultRetry``
-(5 attempts, 10 ms apart, jitter 0.1).
+Both of kaito's reconcilers (Workspaces, NodeClaims) end a pass by saying what the status
+should be: a list of :class:`~kaito.runtime.conditions.Condition` and a few plain fields.
+:func:`write_status` merges the conditions into the object's current ones the way
+apimachinery's ``SetStatusCondition`` does (``lastTransitionTime`` moves only when the status
+does; ``observedGeneration`` is the object's generation), adds the fields whose value differs,
+and sends one JSON merge patch to the ``/status`` subresource, or nothing at all when nothing
+changed (so a steady state costs no write).
+
+The patch carries **no** ``resourceVersion``. Each object's status has exactly one writer, the
+leader's reconciler for that kind, which computes it from the cache on every pass; a merge
+patch replaces ``conditions`` as a whole, so the only thing an optimistic lock would protect
+against is a second writer, and there is none. A stale cache at worst writes a status that the
+next pass (triggered by the very watch event that made it stale) corrects, instead of a 409
+and a retry loop on every concurrent update of the object's spec or metadata.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import random
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kaito.runtime.client import Client
-from kaito.runtime.errors import Conflict, ServerError, TooManyRequests
-from kaito.runtime.patch import merge_patch_diff
+from kaito.runtime.conditions import Condition, set_status_condition
+from kaito.runtime.errors import NotFound
 from kaito.runtime.resources import Object, ResourceType, meta
 
-RETRY_STEPS = 5
-RETRY_DELAY = 0.010
-RETRY_JITTER = 0.1
+
+def status_patch(
+    obj: Object, conditions: Sequence[Condition] = (), fields: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The part of ``obj``'s status that must change (empty when it already says it all)."""
+    current = obj.get("status") or {}
+    generation = int(meta(obj).get("generation") or 0)
+    merged = [dict(c) for c in current.get("conditions") or []]
+    changed = False
+    for wanted in conditions:
+        changed |= set_status_condition(merged, wanted.as_dict(generation))
+    patch = {k: v for k, v in (fields or {}).items() if current.get(k) != v}
+    if changed:
+        patch["conditions"] = merged
+    return patch
 
 
-async def patch_status(
+async def write_status(
     client: Client,
     rt: ResourceType,
     obj: Object,
-    mutate: Callable[[Object], None],
-    *,
-    steps: int = RETRY_STEPS,
-) -> Object:
-    """Apply ``mutate`` (which edits ``obj["status"]`` of the copy it gets) and write the
-    status difference; return the object as the server now has it (``obj`` itself when
-    nothing changed and no request was made)."""
-    current = obj
-    for attempt in range(steps):
-        desired = copy.deepcopy(current)
-        desired.setdefault("status", {})
-        mutate(desired)
-        old_status = current.get("status") or {}
-        new_status = desired.get("status") or {}
-        diff = merge_patch_diff(old_status, new_status)
-        if not diff:
-            return current
-        metadata = meta(current)
-        body = {
-            "metadata": {"resourceVersion": metadata.get("resourceVersion")},
-            "status": diff,
-        }
-        try:
-            return await client.patch(
-                rt, str(metadata.get("name")), body, metadata.get("namespace"), subresource="status"
-            )
-        except (Conflict, TooManyRequests, ServerError):
-            if attempt == steps - 1:
-                raise
-        await asyncio.sleep(RETRY_DELAY * (1 + RETRY_JITTER * random.random()))
-        current = await client.get(rt, str(metadata.get("name")), metadata.get("namespace"))
-    raise AssertionError("unreachable")  # pragma: no cover
+    conditions: Sequence[Condition] = (),
+    fields: Mapping[str, Any] | None = None,
+) -> bool:
+    """Merge ``conditions`` and ``fields`` into ``obj``'s status and write what changed;
+    whether a request was sent. An object deleted meanwhile is not an error (False)."""
+    patch = status_patch(obj, conditions, fields)
+    if not patch:
+        return False
+    metadata = meta(obj)
+    try:
+        await client.patch(
+            rt,
+            str(metadata.get("name")),
+            {"status": patch},
+            metadata.get("namespace"),
+            subresource="status",
+        )
+    except NotFound:
+        return False
+    return True

@@ -113,7 +113,7 @@ def deployment(ready: int, replicas: int = 1, generation: int = 1) -> dict[str, 
     }
 
 
-RESOURCE_OK = s.Cond("ResourceReady", "True", "workspaceResourceStatusSuccess", "")
+RESOURCE_OK = s.Condition("ResourceReady", "True", "workspaceResourceStatusSuccess", "")
 
 
 def test_inference_ready_and_summary_true() -> None:

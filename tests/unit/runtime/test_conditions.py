@@ -22,7 +22,6 @@ from kaito.runtime.owner import (
     set_controller_reference,
     set_owner_reference,
 )
-from kaito.runtime.patch import merge_patch_diff
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, 987654, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -78,13 +77,6 @@ def test_remove_and_validation() -> None:
     assert [c["type"] for c in conditions] == ["B"]
     with pytest.raises(ValueError):
         condition("X", "yes", "R")
-
-
-def test_merge_patch_diff() -> None:
-    old = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2], "gone": True}
-    new = {"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2, 3], "f": "new"}
-    assert merge_patch_diff(old, new) == {"b": {"d": 4}, "e": [1, 2, 3], "f": "new", "gone": None}
-    assert merge_patch_diff(new, new) == {}
 
 
 def owner(uid: str = "u1", ns: str | None = "ns", name: str = "ws") -> dict:
