@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InCluster]:
     try:
         yield found
     finally:
-        found.script("--stop-node")
+        stopped = found.script("--stop-node")
         plane.stop()
+        left = mounts_under(node_dir)
+        if stopped.returncode != 0 or left:
+            warnings.warn(
+                f"the system node was not cleaned up (exit {stopped.returncode}, {len(left)} "
+                f"mounts left under {node_dir}):\n{stopped.output[-3000:]}",
+                stacklevel=1,
+            )
+            for point in sorted(left, key=len, reverse=True):  # later tests need the host clean
+                subprocess.run(["umount", "-l", point], check=False)
         shutil.rmtree(node_dir, ignore_errors=True)
+
+
+def mounts_under(directory: Path) -> list[str]:
+    prefix = str(directory.resolve()) + "/"
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p.startswith(prefix)]
 
 
 @pytest.fixture(scope="module")
