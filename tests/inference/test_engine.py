@@ -11,7 +11,7 @@ import pytest
 from kaito.inference.engines import hf_streaming
 from kaito.inference.engines.base import EngineInputError, SamplingParams
 from kaito.inference.engines.transformers import TransformersEngine
-from tests.inference.helpers import wait_for
+from tests.support.waiting import async_wait_until
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def test_closing_a_stream_stops_the_generation(
     assert first.completion_tokens >= 1
     assert engine.running == 1
     await stream.aclose()  # type: ignore[attr-defined]
-    await wait_for(lambda: _idle(engine))
+    await async_wait_until(lambda: _idle(engine), timeout=10, interval=0.01, what="the engine idle")
     assert 0 < step_counter[0] < 1000
 
 
@@ -57,11 +57,11 @@ async def test_cancelling_a_request_stops_the_generation(
     async def started() -> bool:
         return step_counter[0] > 0
 
-    await wait_for(started)
+    await async_wait_until(started, timeout=10, interval=0.01, what="started")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await wait_for(lambda: _idle(engine))
+    await async_wait_until(lambda: _idle(engine), timeout=10, interval=0.01, what="the engine idle")
     assert step_counter[0] < 1000
 
 

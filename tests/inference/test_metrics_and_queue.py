@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from tests.inference.conftest import ClientFactory
-from tests.inference.helpers import metric, scrape, wait_for
+from tests.inference.helpers import metric, scrape
+from tests.support.waiting import async_wait_until
 
 
 async def test_metrics_move_after_requests(client: httpx.AsyncClient) -> None:
@@ -65,7 +66,7 @@ async def test_queue_full_gives_429(make_client: ClientFactory) -> None:
         async def both_admitted() -> bool:
             return metric(await scrape(client), "kaito_inference_requests_in_flight") == 2
 
-        await wait_for(both_admitted)
+        await async_wait_until(both_admitted, timeout=10, interval=0.01, what="both_admitted")
         refused = await client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
         refused_chat = await client.post("/chat", json={"prompt": "x"})
         refused_stream = await client.post(

@@ -11,7 +11,8 @@ from kaito.inference.app import create_app
 from kaito.inference.config import InferenceConfig
 from kaito.inference.engines.transformers import TransformersEngine
 from tests.inference.conftest import ClientFactory
-from tests.inference.helpers import metric, parse_sse, scrape, wait_for
+from tests.inference.helpers import metric, parse_sse, scrape
+from tests.support.waiting import async_wait_until
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -42,7 +43,7 @@ async def test_health_is_503_until_the_model_is_loaded(model_dir: Path, tmp_path
             async def healthy() -> bool:
                 return (await client.get("/health")).status_code == 200
 
-            await wait_for(healthy)
+            await async_wait_until(healthy, timeout=10, interval=0.01, what="healthy")
             after = await client.get("/health")
             assert after.json() == {"status": "Healthy"}
             assert metric(await scrape(client), "kaito_inference_model_loaded") == 1.0
@@ -62,7 +63,7 @@ async def test_health_reports_a_failed_load(tmp_path: Path) -> None:
         async def failed() -> bool:
             return bool(failures)
 
-        await wait_for(failed)
+        await async_wait_until(failed, timeout=10, interval=0.01, what="failed")
         response = await client.get("/health")
         assert response.status_code == 503
         assert response.json()["detail"].startswith("Model failed to load")
@@ -239,7 +240,7 @@ async def test_health_and_metrics_answer_while_generating(make_client: ClientFac
         async def in_flight() -> bool:
             return metric(await scrape(client), "kaito_inference_requests_in_flight") == 1.0
 
-        await wait_for(in_flight)
+        await async_wait_until(in_flight, timeout=10, interval=0.01, what="in_flight")
         health = await client.get("/health")
         assert health.status_code == 200
         assert not long_request.done()

@@ -53,6 +53,29 @@ async def async_wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+async def eventually(
+    check: Callable[[], Any], timeout: float = 30, what: str = "", *, interval: float = 0.05
+) -> Any:
+    """From async code, poll a plain ``check`` until it returns something truthy; return that.
+
+    A check may also assert: an :class:`AssertionError` counts as "not yet", and the last one
+    is re-raised when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            failure: AssertionError | None = None
+        except AssertionError as exc:
+            failure = exc
+        if time.monotonic() > deadline:
+            if failure is not None:
+                raise failure
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        await asyncio.sleep(interval)
+
+
 def get_json(plane: ControlPlane, *args: str) -> dict[str, Any] | None:
     """``kubectl get ... -o json`` as a dict, or None when it does not exist."""
     proc = plane.kubectl("get", *args, "-o", "json", check=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from kaito.runtime.events import NORMAL, WARNING, EventRecorder
 from kaito.runtime.manager import Manager
 from kaito.runtime.resources import EVENT, ResourceType
 from kaito.testenv import ControlPlane
+from tests.support.waiting import eventually
 
 from .conftest import Proxy
 
@@ -52,14 +53,6 @@ def finishes_without_waiting(coro: Coroutine[Any, Any, None]) -> bool:
         return True
     coro.close()
     return False
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 30, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or check}")
-        await asyncio.sleep(0.01)
 
 
 async def idle() -> None:

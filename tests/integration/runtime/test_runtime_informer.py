@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client, ClientConfig
@@ -16,6 +14,7 @@ from kaito.runtime.informer import EventHandler, Informer
 from kaito.runtime.reflector import ReflectorConfig
 from kaito.runtime.resources import CONFIG_MAP, Object
 from kaito.testenv import ControlPlane
+from tests.support.waiting import eventually
 
 
 class Recorder:
@@ -38,21 +37,6 @@ class Recorder:
 
 def cm(name: str, ns: str, labels: dict[str, str] | None = None, **data: str) -> Object:
     return {"metadata": {"name": name, "namespace": ns, "labels": labels or {}}, "data": data}
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 30, what: str = "") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = check()
-            if result is None or result:
-                return
-        except AssertionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager

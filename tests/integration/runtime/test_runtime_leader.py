@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kaito.runtime.client import Client
 from kaito.runtime.resources import CONFIG_MAP, LEASE
+from tests.support.waiting import eventually
 
 CHILD = Path(__file__).with_name("leader_child.py")
 LEASE_DURATION = 4.0
@@ -69,16 +68,6 @@ def first(log: Path, identity: str, event: str, after: float = 0.0) -> float | N
     return min(times) if times else None
 
 
-async def wait_for(probe: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
 def intervals(log: Path, cut: dict[str, float]) -> dict[str, list[tuple[float, float]]]:
     """Reconcile intervals per identity; one cut short (kill, lost lease) ends at ``cut[id]``."""
     result: dict[str, list[tuple[float, float]]] = {}
@@ -119,13 +108,13 @@ async def test_one_leader_handover_and_takeover(
     c = Child("c", proxied, namespace, log)  # talks through a proxy we can partition
     try:
         await a.start()
-        await wait_for(lambda: first(log, "a", "start"), 30, "a to lead and reconcile")
+        await eventually(lambda: first(log, "a", "start"), 30, "a to lead and reconcile")
         await b.start()
-        await wait_for(lambda: first(log, "b", "synced"), 30, "b's cache to sync")
+        await eventually(lambda: first(log, "b", "synced"), 30, "b's cache to sync")
         # barrier: an object created after b's cache synced, reconciled by a; a standby
         # that reconciled would have started on the three older ones before that
         await client.create(CONFIG_MAP, {"metadata": {"name": "after-b", "namespace": namespace}})
-        await wait_for(
+        await eventually(
             lambda: any(
                 r["id"] == "a" and r["event"] == "start" and r.get("name") == "after-b"
                 for r in records(log)
@@ -138,7 +127,7 @@ async def test_one_leader_handover_and_takeover(
         # graceful: SIGTERM releases the lease, b takes over well before it would expire
         term = a.signal(signal.SIGTERM)
         assert await a.wait() == 0
-        b_elected = await wait_for(lambda: first(log, "b", "elected"), 10, "b to take over")
+        b_elected = await eventually(lambda: first(log, "b", "elected"), 10, "b to take over")
         assert b_elected - term < LEASE_DURATION, f"hand-over took {b_elected - term:.1f}s"
         lease = await client.get(LEASE, "leader-test", namespace)
         assert lease["spec"]["holderIdentity"] == "b"
@@ -146,11 +135,11 @@ async def test_one_leader_handover_and_takeover(
 
         # crash: SIGKILL b; c takes over within the lease duration of b's last renewal
         await c.start()
-        await wait_for(lambda: first(log, "c", "started"), 30, "c to start")
+        await eventually(lambda: first(log, "c", "started"), 30, "c to start")
         await asyncio.sleep(1)
         renewed = (await client.get(LEASE, "leader-test", namespace))["spec"]["renewTime"]
         killed = b.signal(signal.SIGKILL)
-        c_elected = await wait_for(lambda: first(log, "c", "elected"), 20, "c to take over")
+        c_elected = await eventually(lambda: first(log, "c", "elected"), 20, "c to take over")
         last_renew = time.mktime(time.strptime(renewed[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
         print(f"takeover after SIGKILL: {c_elected - killed:.2f}s after the kill")
         # lease duration after the last renewal c observed, plus at most two jittered retries
@@ -161,16 +150,16 @@ async def test_one_leader_handover_and_takeover(
         # reconciling before a new leader can exist
         d = Child("d", control_plane.kubeconfig, namespace, log)
         await d.start()
-        await wait_for(lambda: first(log, "d", "started"), 30, "d to start")
+        await eventually(lambda: first(log, "d", "started"), 30, "d to start")
         proxy.freeze()
         frozen = time.time()
         assert await c.wait(30) == 3
-        d_elected = await wait_for(lambda: first(log, "d", "elected"), 20, "d to take over")
+        d_elected = await eventually(lambda: first(log, "d", "elected"), 20, "d to take over")
         c_lost = first(log, "c", "lost")
         assert c_lost is not None and c_lost < d_elected
         print(f"partition: c gave up after {c_lost - frozen:.2f}s,", end=" ")
         print(f"d led after {d_elected - frozen:.2f}s")
-        await wait_for(lambda: first(log, "d", "start"), 10, "d to reconcile")
+        await eventually(lambda: first(log, "d", "start"), 10, "d to reconcile")
         d.signal(signal.SIGTERM)
         assert await d.wait() == 0
         spans = intervals(log, {"b": killed, "c": c_lost})

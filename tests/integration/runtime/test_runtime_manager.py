@@ -22,6 +22,7 @@ from kaito.runtime.owner import set_controller_reference
 from kaito.runtime.predicates import GENERATION_CHANGED
 from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.resources import CONFIG_MAP, LEASE, SECRET, ResourceType
+from tests.support.waiting import eventually
 
 NAMES = [
     "controller_runtime_reconcile_total",
@@ -61,14 +62,6 @@ class Recorder:
             self.finished_slow = True
             self.in_flight -= 1
         return Result()
-
-
-async def eventually(check: Any, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting for {check}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
