@@ -8,6 +8,7 @@ pure function over pod dicts so it is unit-tested without a cluster.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,21 @@ MAX_MESSAGE = 256
 
 _IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _START = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+RESTART_GRACE = dt.timedelta(seconds=60)
+"""A container running again after a failed run counts as crash-looping for this long: a
+server without a readiness probe is Ready between its crashes, and calling the Workspace ready
+then would flap with every restart. The reconciler rechecks a Workspace that is not ready
+every 30 s, so one that stays up is ready again about a minute after its restart."""
+
+
+def _since(timestamp: str | None, now: dt.datetime) -> dt.timedelta | None:
+    if not timestamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return now - when
 
 
 @attrs.frozen
@@ -40,7 +56,7 @@ def _last_lines(text: str, keep: int = 2, limit: int = 180) -> str:
     return joined if len(joined) <= limit else "..." + joined[-(limit - 3) :]
 
 
-def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
+def _container_failure(pod: str, status: dict[str, Any], now: dt.datetime) -> PodFailure | None:
     name = status.get("name", "?")
     state = status.get("state") or {}
     waiting = state.get("waiting") or {}
@@ -80,11 +96,33 @@ def _container_failure(pod: str, status: dict[str, Any]) -> PodFailure | None:
         return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, _truncate(text))
     if why in _START:
         return PodFailure(c.REASON_CONTAINER_START_ERROR, f"{prefix}: {why}: {detail}".rstrip(": "))
+    if terminated.get("exitCode"):  # just exited; the kubelet restarts it or backs off
+        text = f"{prefix}: exited (last exit code {terminated['exitCode']})"
+        if logged:
+            text += f": {_last_lines(logged)}"
+        return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, _truncate(text))
+    running = (state.get("running") or {}).get("startedAt")
+    up = _since(running, now)
+    if (
+        up is not None
+        and up < RESTART_GRACE
+        and last.get("exitCode")
+        and status.get("restartCount")
+    ):
+        text = (
+            f"{prefix}: restarted {status['restartCount']} time(s), running again for "
+            f"{max(int(up.total_seconds()), 0)}s (last exit code {last['exitCode']})"
+        )
+        if logged:
+            text += f": {_last_lines(logged)}"
+        return PodFailure(c.REASON_CONTAINER_CRASH_LOOP_BACKOFF, _truncate(text))
     return None
 
 
-def classify_pod(pod: dict[str, Any]) -> PodFailure | None:
-    """The first failure of ``pod`` worth reporting, or None when it is fine or just starting."""
+def classify_pod(pod: dict[str, Any], now: dt.datetime | None = None) -> PodFailure | None:
+    """The first failure of ``pod`` worth reporting, or None when it is fine or just starting
+    (``now``: when the pod is judged, for :data:`RESTART_GRACE`; default the current time)."""
+    now = now or dt.datetime.now(dt.UTC)
     name = (pod.get("metadata") or {}).get("name", "?")
     status = pod.get("status") or {}
     if status.get("reason") == "Evicted":
@@ -96,7 +134,7 @@ def classify_pod(pod: dict[str, Any]) -> PodFailure | None:
         *(status.get("initContainerStatuses") or []),
         *(status.get("containerStatuses") or []),
     ]:
-        failure = _container_failure(name, container)
+        failure = _container_failure(name, container, now)
         if failure is not None:
             return PodFailure(failure.reason, _truncate(failure.message))
     for condition in status.get("conditions") or []:
@@ -112,12 +150,14 @@ def classify_pod(pod: dict[str, Any]) -> PodFailure | None:
     return None
 
 
-def first_failure(pods: Iterable[dict[str, Any]]) -> PodFailure | None:
+def first_failure(
+    pods: Iterable[dict[str, Any]], now: dt.datetime | None = None
+) -> PodFailure | None:
     """The failure of the first failing pod, pods taken in name order."""
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", "")):
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue
-        failure = classify_pod(pod)
+        failure = classify_pod(pod, now)
         if failure is not None:
             return failure
     return None

@@ -112,11 +112,14 @@ def inference_condition(
         return Condition(
             kind, "False", c.REASON_INFERENCE_PENDING, f"Inference workload is not ready: {waiting}"
         )
-    if workload_ready(workload):
+    failure: PodFailure | None = first_failure(pods)
+    # a crash-looping pod can be Ready between its crashes (no readiness probe): not ready
+    if workload_ready(workload) and (
+        failure is None or failure.reason != c.REASON_CONTAINER_CRASH_LOOP_BACKOFF
+    ):
         return Condition(
             kind, "True", c.REASON_INFERENCE_SUCCESS, "Inference has been deployed successfully"
         )
-    failure: PodFailure | None = first_failure(pods)
     if failure is not None:
         return Condition(kind, "False", failure.reason, failure.message)
     status = workload.get("status") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -218,3 +219,63 @@ def test_a_crashing_server_reports_its_last_log_lines_not_the_back_off() -> None
     assert "(last exit code 1)" in failure.message
     assert failure.message.endswith("401 Client Error: Unauthorized")
     assert "back-off" not in failure.message
+
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, 0, tzinfo=dt.UTC)
+
+
+def restarted(seconds_up: int, *, exit_code: int = 3) -> dict[str, Any]:
+    """A container running again ``seconds_up`` after a run that exited with ``exit_code``."""
+    started = (NOW - dt.timedelta(seconds=seconds_up)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "name": "model",
+        "image": "img:1",
+        "ready": True,
+        "restartCount": 2,
+        "state": {"running": {"startedAt": started}},
+        "lastState": {"terminated": {"exitCode": exit_code, "reason": "Error"}},
+    }
+
+
+def test_a_container_that_just_exited_non_zero_is_crash_looping() -> None:
+    exited = {"name": "model", "restartCount": 1, "state": {"terminated": {"exitCode": 3}}}
+    failure = classify_pod(pod("p-0", containerStatuses=[exited]), NOW)
+    assert failure is not None and failure.reason == "ContainerCrashLoopBackOff"
+    assert "last exit code 3" in failure.message
+
+
+def test_a_container_running_again_right_after_a_crash_is_still_crash_looping() -> None:
+    """Between two crashes a server without a readiness probe is Running and Ready; the
+    Workspace must not flap to ready with every restart."""
+    failure = classify_pod(pod("p-0", containerStatuses=[restarted(2)]), NOW)
+    assert failure is not None and failure.reason == "ContainerCrashLoopBackOff"
+    assert "last exit code 3" in failure.message and "restarted 2 time(s)" in failure.message
+    ready_workload = {
+        "kind": "Deployment",
+        "metadata": {"name": "ws", "generation": 1},
+        "spec": {"replicas": 1},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+            "availableReplicas": 1,
+        },
+    }
+    resource = s.Condition("ResourceReady", "True", "workspaceResourceStatusSuccess", "")
+    assert s.workload_ready(ready_workload)
+    crashing = pod("ws-0", containerStatuses=[restarted(2)])
+    crashing["status"]["containerStatuses"][0]["state"]["running"]["startedAt"] = dt.datetime.now(
+        dt.UTC
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cond = s.inference_condition(ready_workload, [crashing], resource)
+    assert (cond.status, cond.reason) == ("False", "ContainerCrashLoopBackOff")
+
+
+@pytest.mark.parametrize(
+    "container",
+    [restarted(61), restarted(2, exit_code=0)],
+    ids=["up-for-a-minute", "last-run-exited-0"],
+)
+def test_a_restart_that_held_or_a_clean_exit_is_no_failure(container: dict[str, Any]) -> None:
+    assert classify_pod(pod("p-0", containerStatuses=[container]), NOW) is None
