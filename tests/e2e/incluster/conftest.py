@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 import pytest
 
+from kaito.provisioner.localnode.hostnet import mounts_under, unmount_under
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import REPO
 from tests.support.waiting import get_json, wait_until
@@ -171,15 +172,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InCluster]:
                 f"mounts left under {node_dir}):\n{stopped.output[-3000:]}",
                 stacklevel=1,
             )
-            for point in sorted(left, key=len, reverse=True):  # later tests need the host clean
-                subprocess.run(["umount", "-l", point], check=False)
+            unmount_under(node_dir)  # later tests need the host clean
         shutil.rmtree(node_dir, ignore_errors=True)
-
-
-def mounts_under(directory: Path) -> list[str]:
-    prefix = str(directory.resolve()) + "/"
-    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return [p for p in points if p.startswith(prefix)]
 
 
 @pytest.fixture(scope="module")

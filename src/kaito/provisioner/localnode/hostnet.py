@@ -136,15 +136,20 @@ def remove_cni_results(layout: NodeLayout) -> None:
             entry.unlink(missing_ok=True)
 
 
+def mounts_under(directory: Path) -> list[str]:
+    """The mount points below ``directory`` (this process's mount namespace)."""
+    prefix = str(directory.resolve()) + "/"
+    points = [
+        line.split()[4].replace("\\040", " ")
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    ]
+    return [point for point in points if point.startswith(prefix)]
+
+
 def unmount_under(directory: Path) -> None:
     """Unmount every mount below ``directory``, deepest first (pod volumes, rootfs, netns)."""
-    prefix = str(directory.resolve()) + "/"
     for _ in range(3):
-        points = []
-        for line in Path("/proc/self/mountinfo").read_text().splitlines():
-            point = line.split()[4].replace("\\040", " ")
-            if point.startswith(prefix):
-                points.append(point)
+        points = mounts_under(directory)
         if not points:
             return
         for point in sorted(points, key=len, reverse=True):
