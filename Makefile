@@ -71,7 +71,7 @@ run: venv testenv-build local-artifacts ## local control plane + kaito; phi-3 (k
 	@hack/run-local.sh
 
 .PHONY: install-local
-install-local: venv testenv-build local-artifacts ## kaito as pods in the local cluster (kubectl apply -k), replacing make run's processes
+install-local: venv testenv-build node-build ## kaito as pods in the local cluster (kubectl apply -k), replacing make run's processes
 	@$(VENV)/bin/kaito testenv up
 	@hack/install-local.sh
 
