@@ -35,12 +35,50 @@ def conditions_true(obj: dict[str, Any] | None, *kinds: str) -> bool:
 def wait_ready(
     plane: ControlPlane, name: str, namespace: str, timeout: float = 120
 ) -> dict[str, Any]:
+    """Wait for every condition of a ready Workspace; on timeout, fail with the conditions
+    and the pods' container states last seen (what the Workspace and kubelet said)."""
     kinds = ("ResourceReady", "InferenceReady", "WorkspaceReady", "WorkspaceSucceeded")
-    return wait_until(
-        lambda: ws if conditions_true(ws := workspace(plane, name, namespace), *kinds) else None,
-        timeout=timeout,
-        what=f"workspace {namespace}/{name} ready",
-    )
+    seen: list[dict[str, Any] | None] = [None]
+
+    def probe() -> dict[str, Any] | None:
+        seen[0] = ws = workspace(plane, name, namespace)
+        return ws if conditions_true(ws, *kinds) else None
+
+    try:
+        return wait_until(probe, timeout=timeout, what=f"workspace {namespace}/{name} ready")
+    except AssertionError:
+        raise AssertionError(
+            f"workspace {namespace}/{name} not ready after {timeout}s\n"
+            + describe_workspace(plane, seen[0], namespace)
+        ) from None
+
+
+def describe_workspace(plane: ControlPlane, ws: dict[str, Any] | None, namespace: str) -> str:
+    """The Workspace's conditions and its namespace's pods, one line each, for a failure."""
+    lines = [
+        f"  {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}"
+        for c in ((ws or {}).get("status") or {}).get("conditions") or []
+    ] or ["  (no conditions)"]
+    claims = get_json(plane, "nodeclaims") or {}
+    for claim in claims.get("items") or []:
+        conds = ((claim.get("status") or {}).get("conditions")) or []
+        said = ", ".join(
+            f"{c.get('type')}={c.get('status')} {c.get('message') or ''}" for c in conds
+        )
+        lines.append(f"  nodeclaim {claim['metadata']['name']}: {said or '(no conditions)'}")
+    pods = get_json(plane, "pods", "-n", namespace) or {}
+    for pod in pods.get("items") or []:
+        status = pod.get("status") or {}
+        lines.append(f"  pod {pod['metadata']['name']}: {status.get('phase')}")
+        for cs in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            lines.append(
+                f"    {cs.get('name')}: ready={cs.get('ready')} restarts={cs.get('restartCount')}"
+                f" state={json.dumps(cs.get('state'))} last={json.dumps(cs.get('lastState'))}"
+            )
+    return "\n".join(lines)
 
 
 def nodeclaims_of(plane: ControlPlane, name: str, namespace: str) -> list[dict[str, Any]]:

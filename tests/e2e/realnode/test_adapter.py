@@ -92,7 +92,7 @@ def ask(url: str) -> str:
 def serve(plane: ControlPlane, ws: dict[str, Any], namespace: str) -> str:
     name = ws["metadata"]["name"]
     apply_workspace(plane, ws, namespace)
-    wait_ready(plane, name, namespace, timeout=900)
+    wait_ready(plane, name, namespace, timeout=540)
     svc = get_json(plane, "svc", name, "-n", namespace)
     assert svc is not None
     url = f"http://{svc['spec']['clusterIP']}"

@@ -20,7 +20,7 @@ from tests.e2e.helpers import apply_workspace, sample, wait_ready
 from tests.support.waiting import get_json, wait_until
 
 NAME = "workspace-smollm2-135m-instruct"
-READY_TIMEOUT = 900  # cold: node boot, a multi-GB image pull and the model load
+READY_TIMEOUT = 540  # cold: node boot, image pulls, the model load; under pytest-timeout (600 s)
 
 
 @pytest.fixture(scope="module")

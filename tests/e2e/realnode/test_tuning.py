@@ -26,7 +26,7 @@ import pytest
 from kaito.api import constants as c
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import Operator
-from tests.e2e.helpers import apply_workspace, sample, workspace
+from tests.e2e.helpers import apply_workspace, describe_workspace, sample, workspace
 from tests.e2e.realnode.conftest import LOCAL_ADDRESS, LOCAL_REGISTRY
 from tests.e2e.realnode.test_adapter import ask, serve
 from tests.support.waiting import apply, condition, get_json, wait_until
@@ -136,7 +136,11 @@ def _succeeded(plane: ControlPlane, name: str, namespace: str) -> dict[str, Any]
             raise AssertionError(f"tuning failed: {done}")
         return ws if done is not None and done["status"] == "True" else None
 
-    return wait_until(probe, timeout=1200, interval=2, what=f"{name} WorkspaceSucceeded")
+    try:  # under pytest-timeout (600 s), so that a timeout says what was seen
+        return wait_until(probe, timeout=540, interval=2, what=f"{name} WorkspaceSucceeded")
+    except AssertionError as exc:
+        seen = workspace(plane, name, namespace)
+        raise AssertionError(f"{exc}\n{describe_workspace(plane, seen, namespace)}") from None
 
 
 def test_a_tuning_job_trains_and_pushes_an_adapter_that_inference_then_serves(
