@@ -48,7 +48,19 @@ BY_WORKSPACE = "kaito.sh/workspace"
 """``namespace/name`` of the Workspace (NodeClaims: two labels; pods: label + namespace)."""
 NODES_BY_LABEL = "kaito.sh/label"
 """Every ``key=value`` label of a node."""
+CONFIG_MAPS_NAMED = "kaito.sh/config"
+"""``namespace/name`` of the ConfigMaps a Workspace names (``inference.config``,
+``tuning.config``): a ConfigMap created or changed after the Workspace wakes it."""
+
+
+def named_config_maps(obj: Object) -> list[str]:
+    namespace = (obj.get("metadata") or {}).get("namespace") or ""
+    names = [(obj.get(section) or {}).get("config") for section in ("inference", "tuning")]
+    return [f"{namespace}/{name}" for name in names if isinstance(name, str) and name]
+
+
 INDEXES: dict[r.ResourceType, dict[str, IndexFunc]] = {
+    kinds.WORKSPACE: {CONFIG_MAPS_NAMED: named_config_maps},
     kinds.NODECLAIM: {BY_WORKSPACE: workspace_of},
     r.NODE: {NODES_BY_LABEL: label_pairs},
     r.POD: {BY_WORKSPACE: index_by_label(c.LABEL_WORKSPACE, with_namespace=True)},

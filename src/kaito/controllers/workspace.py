@@ -37,7 +37,7 @@ from kaito.controllers import (
     status,
     tuning_sync,
 )
-from kaito.controllers.context import Context, write_object_status
+from kaito.controllers.context import CONFIG_MAPS_NAMED, Context, write_object_status
 from kaito.controllers.settings import Settings
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
@@ -45,6 +45,7 @@ from kaito.runtime.client import Client
 from kaito.runtime.errors import ApiError, Forbidden, Invalid
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
+from kaito.runtime.resources import Object
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,17 @@ class WorkspaceReconciler:
     ) -> None:
         self.ctx = Context(client, cache, settings, catalog, recorder)
         self.ctx.install_indexes()
+
+    def users_of_config_map(self, config_map: Object) -> list[Request]:
+        """The Workspaces naming ``config_map`` (a watch mapper: one created after its
+        Workspace, or changed, is seen at once instead of at the next resync)."""
+        metadata = config_map.get("metadata") or {}
+        key = f"{metadata.get('namespace')}/{metadata.get('name')}"
+        store = self.ctx.cache.informer(kinds.WORKSPACE).store
+        return [
+            Request(str(ws["metadata"].get("namespace", "")), str(ws["metadata"]["name"]))
+            for ws in store.by_index(CONFIG_MAPS_NAMED, key)
+        ]
 
     # -- entry point ---------------------------------------------------------------------
     async def reconcile(self, request: Request) -> Result:

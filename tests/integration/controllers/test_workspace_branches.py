@@ -26,6 +26,7 @@ import pytest
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.contracts import tuning_configmaps
 from kaito.controllers.setup import workspace_controller
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
@@ -280,6 +281,26 @@ async def test_tuning_problem_missing_configmap_is_reported_in_status(cluster: C
         jobs = await cluster.client.list(r.JOB, cluster.namespace)
         assert jobs.items == []
         assert manager.cache.has_synced  # the manager still runs
+
+        # The ConfigMap appears: the watch on ConfigMaps a Workspace names wakes it now,
+        # not at the next resync (nothing else requeues an InvalidSpec Workspace).
+        default = tuning_configmaps.configmap("qlora")  # the method _tuning() asks for
+        await cluster.client.create(
+            r.CONFIG_MAP,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "missing-params", "namespace": cluster.namespace},
+                "data": default["data"],
+            },
+            cluster.namespace,
+        )
+
+        async def job() -> list[dict[str, Any]] | None:
+            return (await cluster.client.list(r.JOB, cluster.namespace)).items or None
+
+        (made,) = await _until("the tuning Job, once its ConfigMap exists", job, timeout=20)
+        assert made["metadata"]["name"] == "tune"
 
 
 # -- finalize with NodeClaims left ----------------------------------------------------------------
