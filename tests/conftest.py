@@ -21,6 +21,26 @@ import pytest
 
 from kaito.testenv import ControlPlane
 
+_TESTS = Path(__file__).resolve().parent
+_REAL_NODE_DIRS = ("e2e/realnode", "e2e/incluster")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by where it lives: ``integration`` (tests/integration: the local
+    control plane), ``e2e`` (tests/e2e: whole flows through kubectl) and ``slow`` for the
+    real-node and in-cluster suites, so ``pytest -m "not e2e"`` or ``-m "not slow"`` work."""
+    for item in items:
+        try:
+            where = item.path.resolve().relative_to(_TESTS).as_posix()
+        except ValueError:
+            continue
+        if where.startswith("integration/"):
+            item.add_marker(pytest.mark.integration)
+        elif where.startswith("e2e/"):
+            item.add_marker(pytest.mark.e2e)
+            if where.startswith(_REAL_NODE_DIRS):
+                item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:

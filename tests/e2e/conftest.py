@@ -183,6 +183,13 @@ def install_crds(plane: ControlPlane) -> None:
         "crd/nodeclaims.karpenter.sh",
         "--timeout=60s",
     )
+    # Established is the CRD's word; a busy apiserver serves the kinds a little later
+    for kind in ("workspaces.kaito.sh", "nodeclaims.karpenter.sh"):
+        wait_until(
+            lambda kind=kind: plane.kubectl("get", kind, "-A", check=False).returncode == 0,
+            timeout=60,
+            what=f"{kind} served",
+        )
 
 
 @pytest.fixture(scope="module")

@@ -147,8 +147,8 @@ def test_push_to_a_real_registry_after_the_marker(
         "--model-name", "phi-3-mini-4k-instruct",
         "--annotations", '{"$manifest": {"org.opencontainers.image.source": "kaito-test"}}',
     )  # fmt: skip
-    time.sleep(0.5)
-    assert proc.poll() is None, proc.communicate()[0]  # still waiting for the marker
+    _read_until(proc, "waiting for")  # in its wait loop: it must not push before the marker
+    assert proc.poll() is None, proc.communicate()[0]
     (results / COMPLETION_MARKER).write_text("Fine-Tuning completed\n")
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output

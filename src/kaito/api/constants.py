@@ -121,9 +121,6 @@ CONDITION_WORKSPACE_SUCCEEDED: Final = "WorkspaceSucceeded"
 CONDITION_WORKSPACE_READY: Final = "WorkspaceReady"
 """v0.1-v0.2 name of the summary condition; the v1alpha1 WORKSPACEREADY column reads it."""
 CONDITION_WORKSPACE_DELETING: Final = "WorkspaceDeleting"
-CONDITION_WORKSPACE_VALID: Final = "WorkspaceValid"
-"""Not upstream: set False by the controller when a Workspace fails validation
-(a cluster without the webhook), reason :data:`REASON_INVALID_SPEC`."""
 
 # --- Condition reasons ---------------------------------------------------------------
 

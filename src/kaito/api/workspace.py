@@ -175,6 +175,12 @@ class Workspace:
         return list(self.metadata.get("finalizers") or [])
 
     @property
+    def reference(self) -> dict[str, Any]:
+        """The object as an Event's ``involvedObject`` and a status write need it:
+        ``apiVersion``, ``kind`` and ``metadata`` (shared, not copied: do not mutate)."""
+        return {"apiVersion": self.api_version, "kind": self.kind, "metadata": self.metadata}
+
+    @property
     def deleting(self) -> bool:
         """``metadata.deletionTimestamp`` is set."""
         return self.metadata.get("deletionTimestamp") is not None

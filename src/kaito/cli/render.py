@@ -1,7 +1,8 @@
 """``kaito render -f ws.yaml``: print what kaito would create for a Workspace, offline.
 
 Validation runs first (as the admission webhook would); then the NodeClaims and the
-workload are rendered through exactly the code the controller uses, with the manager's
+workload (a tuning Workspace: its Job, after kaito's default training ConfigMap) are rendered
+through exactly the code the controller uses, with the manager's
 own settings flags (images, registries, cloud).
 """
 
@@ -74,15 +75,18 @@ def run(args: argparse.Namespace) -> int:
         for error in result.errors:
             print(f"error: {error}", file=sys.stderr)
         return 1
-    if ws.tuning is not None:
-        print(
-            "kaito render: tuning Workspaces are rendered by the tuning controller", file=sys.stderr
-        )
-        return 1
     resolved = desired.resolve(ws, catalog, settings)
     objects = [
-        nodeclaims.nodeclaim(ws, i, resolved.preset, settings) for i in range(resolved.nodes)
+        nodeclaims.nodeclaim(ws, i, resolved.preset or resolved.tuning, settings)
+        for i in range(resolved.nodes)
     ]
-    objects += desired.inference_objects(ws, resolved, settings, revision="1")
+    if ws.tuning is not None:
+        try:
+            objects += desired.tuning_objects(ws, resolved, settings, revision="1")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        objects += desired.inference_objects(ws, resolved, settings, revision="1")
     sys.stdout.write(dump_documents(objects))
     return 0

@@ -69,7 +69,6 @@ def limit_condition(limit: int, mine: int, wanted: int) -> Condition:
 
 async def create_missing(
     ws: Workspace,
-    obj: dict[str, Any],
     claims: Sequence[dict[str, Any]],
     wanted: int,
     preset: InferencePreset | TuningPreset | None,
@@ -108,7 +107,7 @@ async def create_missing(
             continue
         total += 1
         await recorder.event(
-            obj,
+            ws.reference,
             "Normal",
             "NodeClaimCreated",
             f"Created NodeClaim {name} for a {ws.resource.instance_type} node",

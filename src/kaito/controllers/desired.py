@@ -4,23 +4,27 @@ reconciler and ``kaito render`` use, so what you preview is what gets applied.
 The runtime contract (:mod:`kaito.api.runtime_choice`) picks the renderer: ``upstream``
 renders upstream v0.12's StatefulSet and Services (:mod:`.upstream_workload`), ``kaito``
 kaito's own Deployment or StatefulSet, ConfigMap and Services (:mod:`.workload`). A tuning
-Workspace is resolved here too (its contract: ``upstream`` only for a preset upstream tunes);
-its Job is built when :mod:`.tuning_sync` creates it (:mod:`.upstream_tuning` or
-:mod:`.tuning`), since it depends on the ConfigMap found then.
+Workspace is resolved here too (its contract: ``upstream`` only for a preset upstream tunes)
+and :func:`tuning_objects` makes its Job (:mod:`.upstream_tuning` or :mod:`.tuning`) from the
+training ConfigMap it mounts, which :mod:`.tuning_sync` finds (or copies) first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import attrs
 
 from kaito.api import constants as c
-from kaito.api.catalog import Catalog, GPUConfig, InferencePreset
+from kaito.api.catalog import Catalog, GPUConfig, InferencePreset, TuningPreset
 from kaito.api.runtime_choice import contract_of, runtime_of, tuning_contract_of
 from kaito.api.workspace import Workspace
-from kaito.controllers import upstream_workload, workload
+from kaito.contracts import tuning_configmaps
+from kaito.controllers import tuning, upstream_tuning, upstream_workload, workload
 from kaito.controllers.node_estimate import estimate_nodes, max_model_len
+from kaito.controllers.pod_parts import Manifest
 from kaito.controllers.settings import Settings
-from kaito.controllers.workload import Manifest
 from kaito.presets.upstream import upstream_runtimes
 
 
@@ -38,6 +42,10 @@ class Resolved:
     nodes: int = 1
     """Nodes the Workspace runs on: upstream's estimate for vLLM under the ``upstream``
     contract (:mod:`.node_estimate`), else ``resource.count``."""
+    tuning: TuningPreset | None = None
+    """The tuning preset of a tuning Workspace (None for inference, or unknown)."""
+    serving: InferencePreset | None = None
+    """The inference preset of the model a tuning Workspace tunes (its image and weights)."""
 
     def effective(self, ws: Workspace) -> Workspace:
         """``ws`` with ``resource.count`` set to the nodes it runs on."""
@@ -90,7 +98,10 @@ def resolve(
     if ws.inference is None:
         tuned = catalog.tuning_preset(ws.preset_name) if ws.preset_name else None
         contract = tuning_contract_of(ws, tuned, settings.runtime_contract)
-        return Resolved(preset, sku, contract, nodes=ws.resource.node_count)
+        serving = catalog.inference_preset(ws.preset_name) if ws.preset_name else None
+        return Resolved(
+            preset, sku, contract, nodes=ws.resource.node_count, tuning=tuned, serving=serving
+        )
     contract = contract_of(ws, preset, settings.runtime_contract)
     runtime = runtime_of(ws, preset, contract) if preset is not None else None
     nodes = _nodes(ws, preset, sku, contract, runtime, config_text)
@@ -118,5 +129,42 @@ def inference_objects(
     objects += workload.services(ws, statefulset=resolved.statefulset)
     objects.append(
         workload.inference_workload(ws, resolved.preset, resolved.sku, settings, revision)
+    )
+    return objects
+
+
+def tuning_objects(
+    ws: Workspace,
+    resolved: Resolved,
+    settings: Settings,
+    revision: str,
+    config: Mapping[str, Any] | None = None,
+) -> list[Manifest]:
+    """The Job of a tuning Workspace, after kaito's default training ConfigMap (``kaito``
+    contract, when the Workspace names none; owned, so it goes with the Workspace).
+
+    ``config``: under the ``upstream`` contract, the ConfigMap the Job mounts (the user's, or
+    the default as copied into the namespace; None renders with the packaged default): its
+    ``output_dir`` is where the Job's results volume goes. ValueError where the Workspace
+    cannot be tuned as written, in upstream's words."""
+    if ws.tuning is None:
+        raise ValueError(f"workspace {ws.namespace}/{ws.name} has no tuning spec")
+    if resolved.tuning is None or resolved.serving is None:
+        raise ValueError(f"Unsupported tuning preset name {ws.preset_name or ''}")
+    if resolved.contract == c.CONTRACT_UPSTREAM:
+        method = (ws.tuning.method or c.TUNING_METHOD_LORA).lower()
+        source = config if config is not None else tuning_configmaps.configmap(method)
+        results = upstream_tuning.results_dir(source)
+        return [
+            upstream_tuning.tuning_job(
+                ws, resolved.tuning, resolved.sku, settings, revision, results=results
+            )
+        ]
+    objects: list[Manifest] = [] if ws.tuning.config else [tuning.default_config_map(ws)]
+    image = tuning.tuning_image(resolved.serving, settings)
+    objects.append(
+        tuning.tuning_job(
+            ws, resolved.tuning, image, resolved.sku, settings, revision, serving=resolved.serving
+        )
     )
     return objects

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from kaito.api import constants as c
-from kaito.controllers.workload import WEIGHTS_DOWNLOADER
+from kaito.controllers.pod_parts import WEIGHTS_DOWNLOADER
 
 MAX_MESSAGE = 256
 

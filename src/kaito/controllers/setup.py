@@ -4,16 +4,18 @@ The Workspace is reconciled when it changes, when anything it owns changes (Serv
 ConfigMaps, the Deployment/StatefulSet/Job, ControllerRevisions), when one of its
 NodeClaims or nodes changes (found by the ``kaito.sh/workspace`` and
 ``kaito.sh/workspacenamespace`` labels NodeClaims carry onto their nodes), and when one
-of its pods changes (pod failures such as image pulls never touch the Deployment).
+of its pods changes (pod failures such as image pulls never touch the Deployment), and when
+a ConfigMap it names (``inference.config``, ``tuning.config``) appears or changes.
 """
 
 from __future__ import annotations
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.controllers.workspace import WorkspaceReconciler
 from kaito.runtime import resources as r
 from kaito.runtime.controller import Controller
-from kaito.runtime.reconcile import Reconciler, Request
+from kaito.runtime.reconcile import Request
 from kaito.runtime.resources import Object, meta
 
 CONTROLLER_NAME = "workspace"
@@ -35,7 +37,7 @@ def pod_workspace(obj: Object) -> list[Request]:
     return [Request(str(metadata.get("namespace", "")), name)] if name else []
 
 
-def workspace_controller(reconciler: Reconciler, *, workers: int = WORKERS) -> Controller:
+def workspace_controller(reconciler: WorkspaceReconciler, *, workers: int = WORKERS) -> Controller:
     controller = Controller(CONTROLLER_NAME, reconciler, max_concurrent_reconciles=workers)
     controller.for_(kinds.WORKSPACE)
     for owned in (
@@ -50,4 +52,5 @@ def workspace_controller(reconciler: Reconciler, *, workers: int = WORKERS) -> C
     controller.watches(kinds.NODECLAIM, labelled_workspace)
     controller.watches(r.NODE, labelled_workspace)
     controller.watches(r.POD, pod_workspace)
+    controller.watches(r.CONFIG_MAP, reconciler.users_of_config_map)
     return controller

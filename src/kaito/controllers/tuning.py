@@ -23,8 +23,7 @@ from kaito.api.catalog import GPUConfig, InferencePreset, TuningPreset
 from kaito.api.quantity import format_binary
 from kaito.api.workspace import Workspace
 from kaito.contracts import tuning_configmaps
-from kaito.controllers.settings import Settings
-from kaito.controllers.workload import (
+from kaito.controllers.pod_parts import (
     WEIGHTS_VOLUME,
     Manifest,
     gpu_count,
@@ -35,6 +34,7 @@ from kaito.controllers.workload import (
     workload_values,
     workspace_labels,
 )
+from kaito.controllers.settings import Settings
 from kaito.render import render
 
 RESULTS_DIR = "/mnt/results"

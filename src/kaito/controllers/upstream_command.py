@@ -20,7 +20,7 @@ from typing import Any
 from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, InferencePreset
 from kaito.api.workspace import Workspace
-from kaito.controllers.workload import gpu_count
+from kaito.controllers.pod_parts import gpu_count
 from kaito.presets.upstream import Flags, UpstreamPreset, UpstreamRuntimes, upstream_runtimes
 
 __all__ = [

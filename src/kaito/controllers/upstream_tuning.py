@@ -44,9 +44,7 @@ from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, TuningPreset
 from kaito.api.workspace import Workspace
 from kaito.contracts.tuning_configmaps import CONFIG_KEY
-from kaito.controllers.settings import Settings
-from kaito.controllers.upstream_workload import base_image
-from kaito.controllers.workload import (
+from kaito.controllers.pod_parts import (
     WEIGHTS_VOLUME,
     Manifest,
     gpu_count,
@@ -55,6 +53,8 @@ from kaito.controllers.workload import (
     puller_script,
     workload_values,
 )
+from kaito.controllers.settings import Settings
+from kaito.controllers.upstream_workload import base_image
 from kaito.presets.upstream import TuningRuntime, upstream_runtimes
 from kaito.render import render, render_text
 

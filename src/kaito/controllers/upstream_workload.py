@@ -19,20 +19,22 @@ from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, InferencePreset
 from kaito.api.workspace import Workspace
 from kaito.controllers import upstream_command as cmd
+from kaito.controllers.pod_parts import (
+    MODEL_DIR,
+    WEIGHTS_VOLUME,
+    Manifest,
+    gpu_count,
+    node_requirements,
+    owner_reference,
+    workspace_labels,
+)
 from kaito.controllers.settings import Settings
 from kaito.controllers.workload import (
     ADAPTERS_DIR,
-    MODEL_DIR,
     POD_INDEX_ENV,
-    WEIGHTS_VOLUME,
-    Manifest,
     adapter_pullers,
-    gpu_count,
     model_env,
-    node_requirements,
-    owner_reference,
     service_type,
-    workspace_labels,
 )
 from kaito.render import render
 

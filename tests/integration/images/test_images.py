@@ -14,7 +14,7 @@ from hack.images import build as images_build
 
 from tests.integration.images.helpers import Buildah, run_build, skopeo_inspect
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3 * 3600)]
 
 EXPECTED = {
     # env var: (image name, tag prefix, Entrypoint, Cmd, users that are right)

@@ -8,16 +8,12 @@ import urllib.error
 import urllib.request
 import uuid
 
-import pytest
-
 from kaito.testenv.registry import (
     HOST_ADDRESS,
     REGISTRY,
     LocalRegistry,
     host_address_present,
 )
-
-pytestmark = [pytest.mark.integration]
 
 REPOSITORY = "kaito-test/registry-restart"
 EMPTY_CONFIG = b"{}"

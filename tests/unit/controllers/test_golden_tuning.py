@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
+from kaito.api import constants as c
 from kaito.api.wire import workspace_from_dict
-from kaito.controllers import tuning
+from kaito.controllers import desired
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 from kaito.render import dump_documents
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
-SETTINGS = Settings()
+SETTINGS = Settings(runtime_contract=c.CONTRACT_KAITO)
+"""kaito's own Job (upstream's is pinned by tests/unit/controllers/test_upstream_tuning.py)."""
 
 
 def _workspace(
@@ -77,18 +79,9 @@ CASES = {
 
 
 def render_case(ws: Any) -> list[dict[str, Any]]:
-    catalog = default_catalog()
-    preset = catalog.tuning_preset(ws.preset_name)
-    serving = catalog.inference_preset(ws.preset_name)
-    image = tuning.tuning_image(serving, SETTINGS)
-    sku = catalog.sku(ws.resource.instance_type)
-    objects = []
-    if not ws.tuning.config:
-        objects.append(tuning.default_config_map(ws))
-    objects.append(
-        tuning.tuning_job(ws, preset, image, sku, SETTINGS, revision="1", serving=serving)
-    )
-    return objects
+    """What the reconciler and ``kaito render`` make of ``ws`` (kaito's contract)."""
+    resolved = desired.resolve(ws, default_catalog(), SETTINGS)
+    return desired.tuning_objects(ws, resolved, SETTINGS, revision="1")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from kaito.contracts import tuning_configmaps
 from kaito.controllers import desired, upstream_tuning
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
+from tests.support.waiting import wait_until
 
 CATALOG = default_catalog()
 SETTINGS = Settings(runtime_contract="upstream", preset_registry="registry.example/kaito")
@@ -397,6 +397,11 @@ def pod(tmp_path: Path) -> Iterator[dict[str, Any]]:
     bin_dir.mkdir()
     (bin_dir / "oras").write_text(FAKE_ORAS)
     (bin_dir / "oras").chmod(0o755)
+    # each poll of the wait loop ends in `sleep`: counted, so tests wait for polls, not time
+    polls = tmp_path / "polls"
+    real_sleep = shutil.which("sleep")
+    (bin_dir / "sleep").write_text(f'#!/bin/sh\necho poll >> {polls}\nexec {real_sleep} "$@"\n')
+    (bin_dir / "sleep").chmod(0o755)
     out = tmp_path / "pushed"
     out.mkdir()
     proc = tmp_path / "proc"
@@ -411,7 +416,14 @@ def pod(tmp_path: Path) -> Iterator[dict[str, Any]]:
     (trainer / "cmdline").write_bytes(b"python3\0/workspace/tfs/fine_tuning.py\0")
     (trainer / "comm").write_text("python3\n")
     try:
-        yield {"results": results, "bin": bin_dir, "out": out, "proc": proc, "pause": pause}
+        yield {
+            "results": results,
+            "bin": bin_dir,
+            "out": out,
+            "proc": proc,
+            "pause": pause,
+            "polls": polls,
+        }
     finally:
         pause.kill()
         pause.wait()
@@ -432,9 +444,19 @@ def _push(pod: dict[str, Any], **options: Any) -> subprocess.Popen[str]:
     )
 
 
+def _polled(pod: dict[str, Any], times: int) -> None:
+    """Wait until the pusher's wait loop has gone round ``times`` times."""
+
+    def count() -> bool:
+        path: Path = pod["polls"]
+        return path.exists() and len(path.read_text().splitlines()) >= times
+
+    wait_until(count, timeout=30, what=f"{times} poll(s) of the pusher")
+
+
 def test_the_pusher_pushes_the_adapter_then_stops_pause(pod: dict[str, Any]) -> None:
     pusher = _push(pod)
-    time.sleep(1.5)
+    _polled(pod, 2)  # saw the trainer, no marker, and went round again
     assert pusher.poll() is None  # waiting for the marker
     (pod["results"] / "fine_tuning_completed.txt").write_text("done")
     _, stderr = pusher.communicate(timeout=30)
@@ -461,7 +483,7 @@ def test_the_pusher_fails_the_pod_when_the_trainer_dies_without_the_marker(
     pod: dict[str, Any],
 ) -> None:
     pusher = _push(pod)
-    time.sleep(1.5)
+    _polled(pod, 1)  # the trainer was seen running
     shutil.rmtree(pod["proc"] / "999999")  # the trainer exits, no marker
     _, stderr = pusher.communicate(timeout=30)
     assert pusher.returncode == 1

@@ -1,0 +1,93 @@
+"""The inference phase: apply what :func:`.desired.inference_objects` says, report readiness.
+
+Each object (ConfigMap, Services, the Deployment or StatefulSet) is server-side applied only
+when the cached copy differs from it (:func:`.diff.needs_apply`), so a steady state costs no
+write. A Workspace whose runtime contract changed its workload kind has the other kind's
+workload deleted. While its nodes are not ready nothing is applied: the conditions say what
+the cache shows of an existing workload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kaito.api.workspace import Workspace
+from kaito.controllers import desired, status
+from kaito.controllers.context import FIELD_MANAGER, Context, Outcome
+from kaito.controllers.diff import needs_apply
+from kaito.controllers.upstream_command import adopt_flag_order
+from kaito.runtime import resources as r
+from kaito.runtime.errors import NotFound
+
+WAIT_FOR_NODES = 15.0
+"""Requeue while nodes come up (watches usually come back sooner)."""
+WAIT_FOR_WORKLOAD = 30.0
+"""Requeue while the workload is not ready: a crash-looping pod's grace runs out unwatched."""
+
+KINDS_BY_NAME: dict[str, r.ResourceType] = {
+    "ConfigMap": r.CONFIG_MAP,
+    "Service": r.SERVICE,
+    "Deployment": r.DEPLOYMENT,
+    "StatefulSet": r.STATEFUL_SET,
+    "Job": r.JOB,
+}
+
+
+async def sync(ctx: Context, ws: Workspace, revision: str) -> Outcome:
+    """Apply the inference objects of ``ws`` at ``revision`` (once its nodes are ready)."""
+    resolved = ctx.need_resolved()
+    resource = ctx.need_resource()
+    if resource.is_true:
+        workload = await _apply(ctx, ws, revision)
+    else:
+        rt = r.STATEFUL_SET if resolved.statefulset else r.DEPLOYMENT
+        workload = ctx.cache.get(rt, ws.name, ws.namespace)
+    inference = status.inference_condition(workload, ctx.pods(ws), resource)
+    summary = status.summary_conditions(resource, inference)
+    state = status.inference_state(summary[0], inference)
+    if not resource.is_true:
+        requeue: float | None = WAIT_FOR_NODES
+    elif not summary[0].is_true:
+        requeue = WAIT_FOR_WORKLOAD
+    else:
+        requeue = None
+    return Outcome([inference, *summary], state, requeue)
+
+
+async def _apply(ctx: Context, ws: Workspace, revision: str) -> dict[str, Any] | None:
+    workload: dict[str, Any] | None = None
+    written: dict[str, list[str]] = {"Created": [], "Updated": []}
+    for manifest in desired.inference_objects(ws, ctx.need_resolved(), ctx.settings, revision):
+        rt = KINDS_BY_NAME[manifest["kind"]]
+        name = manifest["metadata"]["name"]
+        observed = ctx.cache.get(rt, name, ws.namespace)
+        current = observed
+        if rt is r.STATEFUL_SET:
+            adopt_flag_order(manifest, observed)
+        if needs_apply(manifest, observed):
+            current = await ctx.client.apply(rt, manifest, field_manager=FIELD_MANAGER)
+            written["Created" if observed is None else "Updated"].append(
+                f"{manifest['kind']} {name}"
+            )
+        if rt in (r.DEPLOYMENT, r.STATEFUL_SET):
+            workload = current
+            await _drop_other_workload(
+                ctx, ws, r.DEPLOYMENT if rt is r.STATEFUL_SET else r.STATEFUL_SET
+            )
+    for verb, objects in written.items():
+        if objects:  # one Event per pass, not one per object: fewer API writes
+            await ctx.event(ws, "Normal", f"Workload{verb}", f"{verb} {', '.join(objects)}")
+    return workload
+
+
+async def _drop_other_workload(ctx: Context, ws: Workspace, rt: r.ResourceType) -> None:
+    """Delete the workload of the kind this Workspace no longer runs (its runtime contract
+    changed: a Deployment became a StatefulSet or back), if this Workspace owns it."""
+    other = ctx.cache.get(rt, ws.name, ws.namespace)
+    owners = (other or {}).get("metadata", {}).get("ownerReferences") or []
+    if not any(o.get("uid") == ws.uid and o.get("controller") for o in owners):
+        return
+    try:
+        await ctx.client.delete(rt, ws.name, ws.namespace)
+    except NotFound:
+        return
