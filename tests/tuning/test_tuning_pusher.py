@@ -30,7 +30,7 @@ from kaito.tuning.oci import (
     MANIFEST_MEDIA_TYPE,
     build_adapter_image,
 )
-from kaito.tuning.pusher import MarkerTimeout, wait_for_marker
+from kaito.tuning.pusher import MarkerTimeout, SignalStop, wait_for_marker
 from tests.tuning.conftest import TuneRun
 
 
@@ -96,6 +96,21 @@ def test_wait_for_marker(tmp_path: Path) -> None:
     wait_for_marker(marker, poll_interval=0.01, timeout=10)
     assert marker.exists()
     wait_for_marker(marker, stop=stop)  # present already: returns even when stopped
+
+
+def test_a_signal_handler_stops_the_wait(tmp_path: Path) -> None:
+    # the pusher's own arrangement: the handler runs on the thread that is waiting
+    stop = SignalStop()
+    previous = signal.signal(signal.SIGALRM, lambda *_: stop.set())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(MarkerTimeout, match="stopped before"):
+            wait_for_marker(
+                tmp_path / COMPLETION_MARKER, poll_interval=0.001, timeout=30, stop=stop
+            )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_failure_marker_ends_the_wait(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kaito.tuning import COMPLETION_MARKER, FAILURE_MARKER
 from kaito.tuning.oci import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, AdapterImage, build_adapter_image
@@ -38,13 +38,44 @@ class MarkerTimeout(Exception):
     """The completion marker did not appear: timeout, SIGTERM, or kaito-tune failed."""
 
 
+class Stop(Protocol):
+    """What the wait checks between polls; :class:`threading.Event` is one."""
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; return whether the wait should stop."""
+        ...
+
+
+class SignalStop:
+    """A stop flag that a signal handler may set.
+
+    Not a :class:`threading.Event`: its ``set()`` takes a non-reentrant lock that ``wait()``
+    holds for a moment on every poll, so a handler calling it on the interrupted main thread
+    can deadlock (the pusher then ignores SIGTERM until it is killed). Assigning a bool is
+    safe; ``time.sleep`` resumes after the handler, so the wait ends within one poll.
+    """
+
+    def __init__(self) -> None:
+        self._stopped = False
+
+    def set(self) -> None:
+        """Ask the wait to stop."""
+        self._stopped = True
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep ``timeout`` seconds unless already stopped; return whether stopped."""
+        if not self._stopped:
+            time.sleep(timeout)
+        return self._stopped
+
+
 def wait_for_marker(
     marker: Path,
     *,
     failure: Path | None = None,
     poll_interval: float = 1.0,
     timeout: float | None = None,
-    stop: threading.Event | None = None,
+    stop: Stop | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Block until ``marker`` exists.
@@ -140,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         print(f"pusher: error: --annotations: {err}", file=sys.stderr)
         return 2
-    stop = threading.Event()
+    stop = SignalStop()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     marker = args.wait_path or args.dir / COMPLETION_MARKER
