@@ -3,16 +3,18 @@
 Mirrors client-go's ``k8s.io/utils/clock`` (``clock.Clock`` / ``testing.FakeClock``): every
 runtime piece that waits takes a :class:`Clock`; production code uses :data:`REAL_CLOCK`
 (``time.monotonic`` and ``asyncio.sleep``) and tests use :class:`FakeClock`, whose sleepers
-wake only when the test calls :meth:`FakeClock.step`.
+wake only when the test calls :meth:`FakeClock.step`. :func:`clock_timeout` is
+``asyncio.timeout`` on a clock's time, for deadlines a fake clock must control too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 
@@ -54,6 +56,22 @@ class RealClock:
 REAL_CLOCK: Clock = RealClock()
 
 
+@contextlib.asynccontextmanager
+async def clock_timeout(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` measured on ``clock``: the body is cancelled and
+    :class:`TimeoutError` raised once ``seconds`` have passed (``None``: no deadline)."""
+    async with asyncio.timeout(None) as deadline:
+        loop = asyncio.get_running_loop()
+        timer = None
+        if seconds is not None:
+            timer = clock.call_later(seconds, lambda: deadline.reschedule(loop.time()))
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
 class _FakeTimer:
     __slots__ = ("callback", "cancelled")
 
@@ -77,6 +95,7 @@ class FakeClock:
         self._now = start
         self._seq = itertools.count()
         self._timers: list[tuple[float, int, _FakeTimer]] = []
+        self._waits: list[tuple[int, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         return self._now
@@ -84,6 +103,12 @@ class FakeClock:
     def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
         timer = _FakeTimer(callback)
         heapq.heappush(self._timers, (self._now + max(0.0, seconds), next(self._seq), timer))
+        if self._waits:
+            pending = self.waiters
+            for count, future in self._waits:
+                if pending >= count and not future.done():
+                    future.set_result(None)
+            self._waits = [(count, future) for count, future in self._waits if not future.done()]
         return timer
 
     async def sleep(self, seconds: float) -> None:
@@ -120,3 +145,17 @@ class FakeClock:
     def waiters(self) -> int:
         """How many timers (sleepers included) are still pending."""
         return sum(1 for _, _, timer in self._timers if not timer.cancelled)
+
+    async def wait_for_waiters(self, count: int = 1) -> None:
+        """Return once at least ``count`` timers are pending: a test's barrier for "everything
+        that was to happen before the next :meth:`step` has happened, and is asleep now"."""
+        if self.waiters >= count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waits.append((count, future))
+        try:
+            await future
+        finally:
+            if not future.done():
+                future.cancel()
+            self._waits = [(n, f) for n, f in self._waits if f is not future]

@@ -31,7 +31,7 @@ import attrs
 
 from kaito.runtime import metrics
 from kaito.runtime.cache import InformerCache
-from kaito.runtime.clock import REAL_CLOCK, Clock
+from kaito.runtime.clock import REAL_CLOCK, Clock, clock_timeout
 from kaito.runtime.informer import CacheSyncTimeout, EventHandler, Informer
 from kaito.runtime.predicates import Predicate
 from kaito.runtime.ratelimit import RateLimiter
@@ -232,7 +232,7 @@ class Controller:
         try:
             try:
                 if self.reconcile_timeout:
-                    async with asyncio.timeout(self.reconcile_timeout):
+                    async with clock_timeout(self._clock, self.reconcile_timeout):
                         result = await self._reconcile(request)
                 else:
                     result = await self._reconcile(request)

@@ -23,15 +23,14 @@ import logging
 import random
 import socket
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from kaito.runtime import metrics
-from kaito.runtime.client import Client
-from kaito.runtime.clock import REAL_CLOCK, Clock
+from kaito.runtime.clock import REAL_CLOCK, Clock, clock_timeout
 from kaito.runtime.errors import ApiError, NotFound, TransportError
-from kaito.runtime.resources import LEASE, Object
+from kaito.runtime.resources import LEASE, Object, ResourceType
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,18 @@ def default_identity() -> str:
 def _micro_time(when: dt.datetime) -> str:
     """metav1.MicroTime: ``2006-01-02T15:04:05.000000Z``."""
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaseClient(Protocol):
+    """What the elector asks of its client (a ``Client`` is one; tests pass an in-memory one)."""
+
+    async def get(
+        self, rt: ResourceType, name: str, namespace: str | None = None, *, timeout: float | None
+    ) -> Object: ...
+    async def create(
+        self, rt: ResourceType, obj: Object, namespace: str | None = None, *, timeout: float | None
+    ) -> Object: ...
+    async def replace(self, rt: ResourceType, obj: Object, *, timeout: float | None) -> Object: ...
 
 
 class LeaderElectionLost(RuntimeError):
@@ -83,7 +94,9 @@ class LeaderElectionConfig:
 class LeaderElector:
     """Acquires, holds and releases one Lease for one identity."""
 
-    def __init__(self, client: Client, config: LeaderElectionConfig, clock: Clock = REAL_CLOCK):
+    def __init__(
+        self, client: LeaseClient, config: LeaderElectionConfig, clock: Clock = REAL_CLOCK
+    ):
         self.client = client
         self.config = config
         self._clock = clock
@@ -130,7 +143,7 @@ class LeaderElector:
             if remaining <= 0:
                 return False
             try:
-                async with asyncio.timeout(remaining):
+                async with clock_timeout(self._clock, remaining):
                     if await self._try_acquire_or_renew():
                         return True
             except TimeoutError:

@@ -20,8 +20,10 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from kaito.runtime.backoff import Backoff
 from kaito.runtime.certs import TLSMaterial
 from kaito.runtime.client import Client, PatchType
+from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.errors import ApiError, NotFound
 from kaito.runtime.resources import (
     MUTATING_WEBHOOK_CONFIGURATION,
@@ -87,6 +89,7 @@ class WebhookServer:
         client: Client | None = None,
         validating_configuration: str | None = None,
         mutating_configuration: str | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.host = host
         self.port = port
@@ -97,6 +100,7 @@ class WebhookServer:
             self.configurations.append((VALIDATING_WEBHOOK_CONFIGURATION, validating_configuration))
         if mutating_configuration:
             self.configurations.append((MUTATING_WEBHOOK_CONFIGURATION, mutating_configuration))
+        self._clock = clock
         self._handlers: dict[str, Handler] = {}
         self._app = web.Application()
         self._runner: web.AppRunner | None = None
@@ -152,12 +156,16 @@ class WebhookServer:
             self._runner = None
 
     async def inject_ca_bundle(self, attempts: int = 5) -> None:
-        """Write our CA into every webhook of the named configurations (no write if present)."""
+        """Write our CA into every webhook of the named configurations (no write if present).
+
+        A failed write (409 from a concurrent writer, a 5xx) is retried after 0.1 s, doubling,
+        jittered so that replicas starting together do not collide again."""
         if not self.configurations:
             return
         if self.client is None:
             raise ValueError("inject_ca_bundle needs a client")
         for rt, name in self.configurations:
+            backoff = Backoff(0.1, 1.6, jitter=1.0, clock=self._clock)
             for attempt in range(attempts):
                 try:
                     await self._inject(rt, name)
@@ -169,7 +177,7 @@ class WebhookServer:
                     if attempt == attempts - 1:
                         raise
                     log.info("webhook: injecting caBundle into %s: %s; retrying", name, exc)
-                    await asyncio.sleep(0.1 * (attempt + 1))
+                    await backoff.sleep()
 
     async def _inject(self, rt: ResourceType, name: str) -> None:
         assert self.client is not None

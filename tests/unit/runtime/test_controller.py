@@ -18,24 +18,39 @@ from kaito.runtime.resources import DEPLOYMENT, ResourceType
 _names = itertools.count()
 
 
-async def settle() -> None:
-    for _ in range(50):
-        await asyncio.sleep(0)
-
-
 class Script:
-    """A reconciler that plays back outcomes per call and records the calls."""
+    """A reconciler that plays back outcomes per call, records the calls, and lets a test wait
+    for the n-th one to have been handled.
+
+    The worker handles a reconcile's outcome (requeue, forget, metrics) without suspending
+    after the reconciler returns, and the test's wake-up runs only once the worker suspends:
+    so a test woken by :meth:`handled` sees the outcome handled.
+    """
 
     def __init__(self, *outcomes: Result | BaseException) -> None:
         self.outcomes = list(outcomes)
         self.calls: list[Request] = []
+        self._returned = asyncio.Condition()
+        self._count = 0
 
     async def reconcile(self, request: Request) -> Result:
         self.calls.append(request)
         outcome = self.outcomes.pop(0) if self.outcomes else Result()
+        async with self._returned:
+            self._count += 1
+            self._returned.notify_all()
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    async def handled(self, n: int) -> None:
+        """Wait until the n-th call has returned and the controller has handled its outcome."""
+
+        async def wait() -> None:
+            async with self._returned:
+                await self._returned.wait_for(lambda: self._count >= n)
+
+        await asyncio.wait_for(wait(), 5)
 
 
 def total(name: str, result: str) -> float:
@@ -73,16 +88,17 @@ async def test_errors_back_off_exponentially_then_success_forgets(running) -> No
     controller, clock = running(script)
     request = Request("ns", "obj")
     controller.queue.add(request)
-    await settle()
-    assert len(script.calls) == 1
+    await script.handled(1)
     for n, delay in enumerate([0.005, 0.010, 0.020], start=2):
+        assert controller.queue.waiting == 1 and clock.waiters == 1  # the retry is parked
         clock.step(delay * 0.99)
-        await settle()
-        assert len(script.calls) == n - 1, f"retry {n} came before its {delay}s backoff"
+        assert controller.queue.waiting == 1, f"retry {n} came before its {delay}s backoff"
         clock.step(delay * 0.01 + 1e-9)
-        await settle()
-        assert len(script.calls) == n
+        assert controller.queue.waiting == 0
+        await script.handled(n)
+    assert len(script.calls) == 4
     assert controller.queue.num_requeues(request) == 0  # forgotten after success
+    assert controller.queue.waiting == 0 and clock.waiters == 0
     assert total(controller.name, "error") == 3
     assert total(controller.name, "success") == 1
     errors = metrics.registry.get_sample_value(
@@ -96,16 +112,15 @@ async def test_requeue_after_is_honoured_and_forgets(running) -> None:
     controller, clock = running(script)
     request = Request("ns", "polled")
     controller.queue.add(request)
-    await settle()
+    await script.handled(1)
     clock.step(0.005)
-    await settle()
-    assert len(script.calls) == 2
+    await script.handled(2)
     assert controller.queue.num_requeues(request) == 0  # requeue_after forgets the failures
+    assert controller.queue.waiting == 1
     clock.step(29.9)
-    await settle()
-    assert len(script.calls) == 2
+    assert controller.queue.waiting == 1, "requeued before its 30 s"
     clock.step(0.1 + 1e-6)
-    await settle()
+    await script.handled(3)
     assert len(script.calls) == 3
     assert total(controller.name, "requeue_after") == 1
 
@@ -117,17 +132,16 @@ async def test_success_drops_a_requeue_timer_left_by_an_earlier_pass(running) ->
     controller, clock = running(script)
     request = Request("ns", "settled")
     controller.queue.add(request)
-    await settle()
-    assert controller.queue.waiting == 1
+    await script.handled(1)
+    assert controller.queue.waiting == 1 and clock.waiters == 1
     controller.queue.add(request)  # a watch event before the timer
-    await settle()
-    assert len(script.calls) == 2
+    await script.handled(2)
     assert controller.queue.waiting == 0
+    assert clock.waiters == 0, "the 30 s timer is still set"
     clock.step(60.0)
-    await settle()
-    assert len(script.calls) == 2, "a leftover timer reconciled a settled key"
+    assert len(controller.queue) == 0, "a leftover timer queued a settled key"
     controller.queue.add(request)
-    await settle()
+    await script.handled(3)
     assert len(script.calls) == 3
 
 
@@ -135,11 +149,15 @@ async def test_requeue_uses_the_rate_limiter(running) -> None:
     script = Script(Result(requeue=True), Result(requeue=True), Result())
     controller, clock = running(script)
     controller.queue.add(Request("", "cluster-scoped"))
-    await settle()
-    clock.step(0.005)
-    await settle()
-    clock.step(0.010)
-    await settle()
+    await script.handled(1)
+    clock.step(0.005 * 0.99)
+    assert controller.queue.waiting == 1, "requeued before the limiter's 5 ms"
+    clock.step(0.005 * 0.01 + 1e-9)
+    await script.handled(2)
+    clock.step(0.010 * 0.99)
+    assert controller.queue.waiting == 1, "requeued before the limiter's 10 ms"
+    clock.step(0.010 * 0.01 + 1e-9)
+    await script.handled(3)
     assert len(script.calls) == 3
     assert total(controller.name, "requeue") == 2
 
@@ -148,9 +166,9 @@ async def test_terminal_error_is_not_retried(running) -> None:
     script = Script(TerminalError("bad spec"))
     controller, clock = running(script)
     controller.queue.add(Request("ns", "t"))
-    await settle()
+    await script.handled(1)
+    assert clock.waiters == 0, "a retry was scheduled"
     clock.step(10_000)
-    await settle()
     assert len(script.calls) == 1
     assert controller.queue.waiting == 0 and len(controller.queue) == 0
     terminal = metrics.registry.get_sample_value(
@@ -165,48 +183,69 @@ async def test_an_exception_does_not_stop_the_worker(running) -> None:
     controller, _ = running(script)
     for name in ("a", "b", "c", "d"):
         controller.queue.add(Request("ns", name))
-    await settle()
+    await script.handled(4)
     assert [r.name for r in script.calls] == ["a", "b", "c", "d"]  # one worker did them all
 
 
 async def test_one_key_never_runs_twice_at_once(running) -> None:
     active: set[str] = set()
-    overlaps = 0
-    calls = 0
+    overlaps = peak = calls = 0
+    added: dict[str, int] = {}  # key -> index of its latest add
+    seen: dict[str, int] = {}  # key -> latest add index a reconcile started after
+    progress = asyncio.Condition()
 
     async def reconcile(request: Request) -> Result:
-        nonlocal overlaps, calls
+        nonlocal overlaps, peak, calls
         calls += 1
         if request.name in active:
             overlaps += 1
         active.add(request.name)
-        await asyncio.sleep(0.001)
+        peak = max(peak, len(active))
+        seen[request.name] = added[request.name]
+        for _ in range(3):
+            await asyncio.sleep(0)  # let the other workers (and the adds) run meanwhile
         active.discard(request.name)
+        async with progress:
+            progress.notify_all()
         return Result()
 
     controller, _ = running(reconcile, max_concurrent_reconciles=4)
     for i in range(200):
-        controller.queue.add(Request("ns", f"k{i % 3}"))
+        key = f"k{i % 3}"
+        added[key] = i
+        controller.queue.add(Request("ns", key))
         if i % 7 == 0:
-            await asyncio.sleep(0.0005)
-    await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # adds arrive in bursts, some while keys are in progress
+
+    async def caught_up() -> None:  # every key reconciled after its latest add, none running
+        async with progress:
+            await progress.wait_for(lambda: seen == added and not active)
+
+    await asyncio.wait_for(caught_up(), 5)
     assert overlaps == 0
-    assert calls >= 3
+    assert peak >= 2, "the workers never ran side by side: the test proves nothing"
+    assert 3 <= calls < 200  # adds to a queued key were merged
 
 
 async def test_reconcile_timeout_counts_and_requeues(running) -> None:
+    """The deadline is on the controller's clock: only stepping it times the reconcile out."""
+
     async def slow(request: Request) -> Result:
-        await asyncio.sleep(10)
+        await asyncio.Event().wait()
         return Result()
 
-    controller, _ = running(slow, reconcile_timeout=0.01)
+    controller, clock = running(slow, reconcile_timeout=10.0)
     controller.queue.add(Request("ns", "slow"))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(clock.wait_for_waiters(1), 1)  # the reconcile's deadline
+    clock.step(9.9)
+    assert controller.queue.processing == 1 and controller.queue.waiting == 0
+    clock.step(0.1)
+    await asyncio.wait_for(clock.wait_for_waiters(1), 1)  # the rate-limited retry
     timeouts = metrics.registry.get_sample_value(
         "controller_runtime_reconcile_timeouts_total", {"controller": controller.name}
     )
     assert timeouts == 1
-    assert controller.queue.waiting == 1  # rate-limited retry pending
+    assert controller.queue.waiting == 1 and controller.queue.processing == 0
 
 
 def test_owner_mapper_finds_the_controlling_owner_of_the_right_kind() -> None:
