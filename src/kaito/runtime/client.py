@@ -7,6 +7,8 @@ and in-cluster config, token refresh) that fixes its pitfalls for controllers:
   (:mod:`kaito.runtime.transport`);
 * patches always carry an explicit content type (merge, JSON patch, server-side apply), since
   a dict would otherwise go out as a JSON Patch and strategic merge is refused by CRDs (415);
+  how calls become paths, queries and bodies is :mod:`kaito.runtime.query`;
+* lists page as client-go's pager does (:mod:`kaito.runtime.pager`);
 * responses are decoded with ``json.loads`` only, never into generated models (slow);
 * watches are single-shot streams with a client-side inactivity deadline
   (:mod:`kaito.runtime.watch`); the informer's reflector owns reconnects and relists
@@ -18,16 +20,20 @@ Mirrors client-go's ``rest``/``dynamic`` clients and controller-runtime's ``clie
 
 from __future__ import annotations
 
-import enum
 import os
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import attrs
 from kubernetes_asyncio.client import ApiClient
 
+from kaito.runtime import query as q
+from kaito.runtime.client_writes import WriteVerbs
 from kaito.runtime.clock import REAL_CLOCK, Clock
-from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.pager import ObjectList as ObjectList
+from kaito.runtime.pager import list_all
+from kaito.runtime.query import PatchType as PatchType
+from kaito.runtime.resources import Object, ResourceType
 from kaito.runtime.transport import ClientConfig as ClientConfig
 from kaito.runtime.transport import (
     Query,
@@ -38,41 +44,7 @@ from kaito.runtime.transport import (
 from kaito.runtime.watch import WatchStream
 
 
-class PatchType(enum.StrEnum):
-    """Patch content types; strategic merge works for built-in kinds only."""
-
-    MERGE = "application/merge-patch+json"
-    JSON = "application/json-patch+json"
-    STRATEGIC = "application/strategic-merge-patch+json"
-    APPLY = "application/apply-patch+yaml"
-
-
-@attrs.frozen
-class ObjectList:
-    """A list response: the items and the collection's resourceVersion."""
-
-    items: list[Object]
-    resource_version: str
-    continue_token: str | None = None
-
-
-def _selector(query: Query, label_selector: str | None, field_selector: str | None) -> None:
-    if label_selector:
-        query.append(("labelSelector", label_selector))
-    if field_selector:
-        query.append(("fieldSelector", field_selector))
-
-
-def _field_manager(field_manager: str | None) -> Query:
-    return [("fieldManager", field_manager)] if field_manager else []
-
-
-def _typed(rt: ResourceType, obj: Object) -> Object:
-    """``obj`` as a request body: with the type's apiVersion and kind (``obj``'s own win)."""
-    return {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
-
-
-class Client:
+class Client(WriteVerbs):
     """Talks to one API server. Create with :meth:`from_kubeconfig`, :meth:`in_cluster` or
     :meth:`from_environment`; close with :meth:`close` (or ``async with``)."""
 
@@ -152,17 +124,6 @@ class Client:
         )
 
     # -- reads ------------------------------------------------------------------------------
-    @staticmethod
-    def _namespace(
-        rt: ResourceType, namespace: str | None, obj: Object | None = None
-    ) -> str | None:
-        if not rt.namespaced:
-            return None
-        namespace = namespace or (meta(obj).get("namespace") if obj is not None else None)
-        if not namespace:
-            raise ValueError(f"{rt.kind} is namespaced: a namespace is required")
-        return str(namespace)
-
     async def get(
         self,
         rt: ResourceType,
@@ -173,7 +134,7 @@ class Client:
         timeout: float | None = None,
     ) -> Object:
         """Read one object (raises :class:`~kaito.runtime.errors.NotFound`)."""
-        path = rt.path(self._namespace(rt, namespace), name, subresource)
+        path = rt.path(q.namespace_of(rt, namespace), name, subresource)
         obj: Object = await self.request("GET", path, timeout=timeout)
         return obj
 
@@ -191,18 +152,16 @@ class Client:
         timeout: float | None = None,
     ) -> ObjectList:
         """One page of a list (``namespace=None`` lists all namespaces)."""
-        query: Query = []
-        _selector(query, label_selector, field_selector)
-        if limit:
-            query.append(("limit", str(limit)))
-        if continue_token:
-            query.append(("continue", continue_token))
-        if resource_version is not None:
-            query.append(("resourceVersion", resource_version))
-        if resource_version_match:
-            query.append(("resourceVersionMatch", resource_version_match))
+        query = q.list_query(
+            label_selector,
+            field_selector,
+            limit=limit,
+            continue_token=continue_token,
+            resource_version=resource_version,
+            resource_version_match=resource_version_match,
+        )
         body = await self.request(
-            "GET", rt.path(namespace if rt.namespaced else None), query=query, timeout=timeout
+            "GET", q.collection_path(rt, namespace), query=query, timeout=timeout
         )
         items: list[Object] = body.get("items") or []
         for item in items:  # list items of built-in kinds come without apiVersion/kind
@@ -222,162 +181,30 @@ class Client:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
-        page_size: int = 500,
+        page_size: int | None = 500,
         resource_version: str | None = None,
         timeout: float | None = None,
     ) -> ObjectList:
-        """Every item, fetched in pages of ``page_size`` (client-go's pager default is 500)."""
-        items: list[Object] = []
-        token: str | None = None
-        while True:
-            page = await self.list_page(
+        """Every item, fetched in pages of ``page_size`` (client-go's pager default is 500;
+        ``None``: one request). ``resource_version`` applies to the first page; an expired
+        continue token falls back to one full list at it (:func:`~kaito.runtime.pager.list_all`).
+        """
+
+        def page(
+            *, limit: int | None, continue_token: str | None, resource_version: str | None
+        ) -> Awaitable[ObjectList]:
+            return self.list_page(
                 rt,
                 namespace,
                 label_selector=label_selector,
                 field_selector=field_selector,
-                limit=page_size,
-                continue_token=token,
-                resource_version=resource_version if token is None else None,
+                limit=limit,
+                continue_token=continue_token,
+                resource_version=resource_version,
                 timeout=timeout,
             )
-            items.extend(page.items)
-            if not page.continue_token:
-                return ObjectList(items, page.resource_version)
-            token = page.continue_token
 
-    # -- writes -----------------------------------------------------------------------------
-    async def create(
-        self,
-        rt: ResourceType,
-        obj: Object,
-        namespace: str | None = None,
-        *,
-        field_manager: str | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """Create ``obj`` (raises :class:`~kaito.runtime.errors.AlreadyExists`)."""
-        path = rt.path(self._namespace(rt, namespace, obj))
-        created: Object = await self.request(
-            "POST", path, query=_field_manager(field_manager), body=_typed(rt, obj), timeout=timeout
-        )
-        return created
-
-    async def replace(
-        self,
-        rt: ResourceType,
-        obj: Object,
-        *,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update), to
-        ``subresource`` (e.g. ``"status"``) when given."""
-        path = rt.path(self._namespace(rt, None, obj), str(meta(obj).get("name", "")), subresource)
-        replaced: Object = await self.request(
-            "PUT", path, query=_field_manager(field_manager), body=_typed(rt, obj), timeout=timeout
-        )
-        return replaced
-
-    async def patch(
-        self,
-        rt: ResourceType,
-        name: str,
-        patch: Any,
-        namespace: str | None = None,
-        *,
-        patch_type: PatchType = PatchType.MERGE,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        force: bool | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """PATCH with an explicit content type: JSON merge patch (the default; lists are
-        replaced whole, ``None`` deletes a key), JSON patch (``PatchType.JSON``, a list of
-        operations; ``{"op": "test", ...}`` gives optimistic concurrency) or strategic merge
-        (built-in kinds only). ``subresource="status"`` patches the status."""
-        query = _field_manager(field_manager)
-        if force is not None:
-            query.append(("force", "true" if force else "false"))
-        path = rt.path(self._namespace(rt, namespace), name, subresource)
-        patched: Object = await self.request(
-            "PATCH", path, query=query, body=patch, content_type=patch_type.value, timeout=timeout
-        )
-        return patched
-
-    async def apply(
-        self,
-        rt: ResourceType,
-        obj: Object,
-        *,
-        field_manager: str,
-        force: bool = True,
-        subresource: str | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """Server-side apply ``obj`` as ``field_manager`` (``force`` takes over conflicts)."""
-        return await self.patch(
-            rt,
-            str(meta(obj).get("name", "")),
-            _typed(rt, obj),
-            self._namespace(rt, None, obj),
-            patch_type=PatchType.APPLY,
-            subresource=subresource,
-            field_manager=field_manager,
-            force=force,
-            timeout=timeout,
-        )
-
-    async def delete(
-        self,
-        rt: ResourceType,
-        name: str,
-        namespace: str | None = None,
-        *,
-        propagation_policy: str | None = "Background",
-        grace_period_seconds: int | None = None,
-        preconditions: dict[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Object:
-        """DELETE; ``propagation_policy`` is ``Background``, ``Foreground`` or ``Orphan``.
-
-        Returns what the server answered: the object (still there, being finalized) or a
-        Status. Raises :class:`~kaito.runtime.errors.NotFound` when it is already gone.
-        """
-        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-        if propagation_policy:
-            options["propagationPolicy"] = propagation_policy
-        if grace_period_seconds is not None:
-            options["gracePeriodSeconds"] = grace_period_seconds
-        if preconditions:
-            options["preconditions"] = preconditions
-        path = rt.path(self._namespace(rt, namespace), name)
-        answer: Object = await self.request("DELETE", path, body=options, timeout=timeout)
-        return answer
-
-    async def delete_collection(
-        self,
-        rt: ResourceType,
-        namespace: str | None = None,
-        *,
-        label_selector: str,
-        propagation_policy: str | None = "Background",
-        timeout: float | None = None,
-    ) -> Object:
-        """DELETE on the collection: every object ``label_selector`` matches, in one call.
-
-        A selector is required: an empty one would delete the whole collection.
-        """
-        if not label_selector.strip():
-            raise ValueError(f"{rt.kind}: delete_collection needs a label selector")
-        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-        if propagation_policy:
-            options["propagationPolicy"] = propagation_policy
-        path = rt.path(self._namespace(rt, namespace))
-        answer: Object = await self.request(
-            "DELETE", path, query=[("labelSelector", label_selector)], body=options, timeout=timeout
-        )
-        return answer
+        return await list_all(page, page_size=page_size, resource_version=resource_version)
 
     # -- watch ------------------------------------------------------------------------------
     def watch(
@@ -404,14 +231,11 @@ class Client:
         ``inactivity_timeout`` seconds, and :class:`~kaito.runtime.errors.TransportError` when
         the connection breaks.
         """
-        query: Query = [("watch", "true")]
-        _selector(query, label_selector, field_selector)
-        if resource_version is not None:
-            query.append(("resourceVersion", resource_version))
-        if timeout_seconds is not None:
-            query.append(("timeoutSeconds", str(timeout_seconds)))
-        if allow_bookmarks:
-            query.append(("allowWatchBookmarks", "true"))
-        return WatchStream(
-            self, rt.path(namespace if rt.namespaced else None), query, inactivity_timeout
+        query = q.watch_query(
+            label_selector,
+            field_selector,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            allow_bookmarks=allow_bookmarks,
         )
+        return WatchStream(self, q.collection_path(rt, namespace), query, inactivity_timeout)

@@ -28,6 +28,7 @@ from typing import Protocol
 
 import attrs
 
+from kaito.runtime.backoff import Backoff
 from kaito.runtime.client import Client, ObjectList
 from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.errors import (
@@ -58,6 +59,16 @@ class ReflectorConfig:
     """After this long without a backoff the apiserver is assumed healthy again."""
     backoff_jitter: float = 1.0
 
+    def backoff(self, clock: Clock = REAL_CLOCK) -> Backoff:
+        """``wait.Backoff{0.8s, x2, jitter 1.0, cap 30s}`` with client-go's reset after 2 min."""
+        return Backoff(
+            self.backoff_initial,
+            self.backoff_max,
+            jitter=self.backoff_jitter,
+            reset_after=self.backoff_reset,
+            clock=clock,
+        )
+
 
 class ReflectorSink(Protocol):
     """Where a reflector delivers what it sees (the informer)."""
@@ -67,26 +78,6 @@ class ReflectorSink(Protocol):
     def update(self, obj: Object) -> None: ...
     def delete(self, obj: Object) -> None: ...
     def bookmark(self, resource_version: str) -> None: ...
-
-
-class Backoff:
-    """``wait.Backoff{0.8s, x2, jitter 1.0, cap 30s}`` with client-go's reset after 2 min."""
-
-    def __init__(self, config: ReflectorConfig, clock: Clock = REAL_CLOCK) -> None:
-        self._config = config
-        self._clock = clock
-        self._duration = config.backoff_initial
-        self._last: float | None = None
-
-    def next(self) -> float:
-        """The next delay; restarts from the initial delay after a long healthy period."""
-        now = self._clock.now()
-        if self._last is None or now - self._last > self._config.backoff_reset:
-            self._duration = self._config.backoff_initial
-        self._last = now
-        delay = self._duration
-        self._duration = min(self._duration * 2.0, self._config.backoff_max)
-        return delay + random.random() * self._config.backoff_jitter * delay
 
 
 class _VeryShortWatch(Exception):
@@ -116,7 +107,7 @@ class Reflector:
         self.field_selector = field_selector
         self.config = config or ReflectorConfig()
         self._clock = clock
-        self._backoff = Backoff(self.config, clock)
+        self._backoff = self.config.backoff(clock)
         self.name = f"{rt}" + (f" in {namespace}" if namespace else "")
         self.last_sync_resource_version = ""
         self._rv_unavailable = False
@@ -138,7 +129,7 @@ class Reflector:
                 log.info("reflector %s: %s; will relist after backoff", self.name, exc)
             except Exception as exc:
                 log.warning("reflector %s: %s; will relist after backoff", self.name, exc)
-            await self._clock.sleep(self._backoff.next())
+            await self._backoff.sleep()
 
     # -- list -------------------------------------------------------------------------------
     def relist_resource_version(self) -> str:
@@ -165,39 +156,22 @@ class Reflector:
         self.lists += 1
 
     async def _list_at(self, rv: str) -> ObjectList:
-        """Paged list at ``rv``; like client-go's pager, an expired continue token means one
-        unpaginated list at the same RV."""
+        """Paged list at ``rv`` (an expired continue token means one unpaginated list at the
+        same RV: :func:`~kaito.runtime.pager.list_all`). A relist at a concrete RV is not
+        paged unless this resource has been, so the watch cache can serve it (client-go)."""
         page_size: int | None = self.config.page_size
         if rv not in ("", "0") and not self._paginated:
-            page_size = None  # let the watch cache serve it, as client-go does
-        items: list[Object] = []
-        token: str | None = None
-        while True:
-            try:
-                page = await self.client.list_page(
-                    self.rt,
-                    self.namespace,
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
-                    limit=page_size,
-                    continue_token=token,
-                    resource_version=rv if token is None else None,
-                )
-            except Gone:
-                if token is None:
-                    raise
-                return await self.client.list_page(
-                    self.rt,
-                    self.namespace,
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
-                    resource_version=rv,
-                )
-            items.extend(page.items)
-            if not page.continue_token:
-                return ObjectList(items, page.resource_version)
-            self._paginated = True
-            token = page.continue_token
+            page_size = None
+        result = await self.client.list(
+            self.rt,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            page_size=page_size,
+            resource_version=rv,
+        )
+        self._paginated |= result.paginated
+        return result
 
     # -- watch ------------------------------------------------------------------------------
     async def list_and_watch(self) -> None:
@@ -221,16 +195,16 @@ class Reflector:
                 if not _connection_refused(exc):
                     raise
                 log.info("reflector %s: watch refused (%s); backing off", self.name, exc)
-                await self._clock.sleep(self._backoff.next())
+                await self._backoff.sleep()
                 continue
             except TooManyRequests:
-                await self._clock.sleep(self._backoff.next())
+                await self._backoff.sleep()
                 continue
             self.watches += 1
             try:
                 await self._handle_watch(stream, started_at=self.last_sync_resource_version)
             except TooManyRequests:
-                await self._clock.sleep(self._backoff.next())
+                await self._backoff.sleep()
             finally:
                 stream.close()
 

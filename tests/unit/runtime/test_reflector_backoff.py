@@ -5,13 +5,13 @@ from __future__ import annotations
 import random
 
 from kaito.runtime.clock import FakeClock
-from kaito.runtime.reflector import Backoff, ReflectorConfig
+from kaito.runtime.reflector import ReflectorConfig
 
 
 def test_backoff_doubles_caps_and_jitters() -> None:
     random.seed(7)
     clock = FakeClock()
-    backoff = Backoff(ReflectorConfig(), clock)
+    backoff = ReflectorConfig().backoff(clock)
     bases = [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0]
     for base in bases:
         delay = backoff.next()
@@ -21,7 +21,7 @@ def test_backoff_doubles_caps_and_jitters() -> None:
 
 def test_backoff_resets_after_two_healthy_minutes() -> None:
     clock = FakeClock()
-    backoff = Backoff(ReflectorConfig(backoff_jitter=0.0), clock)
+    backoff = ReflectorConfig(backoff_jitter=0.0).backoff(clock)
     assert [backoff.next() for _ in range(4)] == [0.8, 1.6, 3.2, 6.4]
     clock.step(119)
     assert backoff.next() == 12.8  # not healthy long enough
