@@ -83,10 +83,9 @@ async def test_token_bucket_wait_sleeps_on_the_clock() -> None:
     bucket = TokenBucket(2.0, 1, clock)
     await bucket.wait()  # first token is free
     waiter = asyncio.ensure_future(bucket.wait())
-    await asyncio.sleep(0)
-    assert not waiter.done()
+    await clock.wait_for_waiters(1)  # it sleeps on the clock for the next token
     clock.step(0.49)
-    await asyncio.sleep(0)
+    await clock.wait_for_waiters(1)
     assert not waiter.done()
     clock.step(0.01)
     await asyncio.wait_for(waiter, 1)

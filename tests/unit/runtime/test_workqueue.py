@@ -33,10 +33,12 @@ async def test_add_during_processing_is_parked_until_done() -> None:
     queue.add("a")
     assert len(queue) == 0  # parked in dirty, not handed to a second worker
     second = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0.01)
-    assert not second.done()
-    queue.done(item)
-    assert await asyncio.wait_for(second, 1) == "a"
+    queue.add("b")  # barrier: the blocked getter gets b, so a was not handed out
+    assert await asyncio.wait_for(second, 1) == "b"
+    queue.done("b")
+    queue.done(item)  # now a goes back to the queue, once
+    assert len(queue) == 1
+    assert await get_now(queue) == "a"
     queue.done("a")
     assert len(queue) == 0 and queue.processing == 0
 
@@ -170,8 +172,10 @@ async def test_shut_down_with_drain_waits_for_done() -> None:
     queue.add("a")
     item = await get_now(queue)
     drained = asyncio.ensure_future(queue.shut_down_with_drain())
-    await asyncio.sleep(0.01)
-    assert not drained.done()
+    late = asyncio.ensure_future(queue.get())  # scheduled after drained's first step
+    with pytest.raises(QueueShutDown):  # barrier: the shutdown has happened
+        await asyncio.wait_for(late, 1)
+    assert not drained.done()  # ... and the drain still waits for a
     queue.done(item)
     await asyncio.wait_for(drained, 1)
 
