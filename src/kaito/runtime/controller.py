@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import attrs
 
 from kaito.runtime import metrics
+from kaito.runtime.api_wait import ApiWait
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.clock import REAL_CLOCK, Clock, clock_timeout
 from kaito.runtime.informer import CacheSyncTimeout, EventHandler, Informer
@@ -228,14 +229,16 @@ class Controller:
         """Reconcile one request and requeue or forget it (controller-runtime's table)."""
         token = reconcile_id.set(str(uuid.uuid4()))
         start = self._clock.now()
+        api_wait = ApiWait(self._clock)
         result: Result | None
         try:
             try:
-                if self.reconcile_timeout:
-                    async with clock_timeout(self._clock, self.reconcile_timeout):
+                with api_wait.active():
+                    if self.reconcile_timeout:
+                        async with clock_timeout(self._clock, self.reconcile_timeout):
+                            result = await self._reconcile(request)
+                    else:
                         result = await self._reconcile(request)
-                else:
-                    result = await self._reconcile(request)
             except TerminalError as exc:
                 metrics.terminal_reconcile_errors.labels(self.name).inc()
                 self._count_error()
@@ -261,7 +264,9 @@ class Controller:
                 self.queue.cancel_after(request)
                 metrics.reconcile_total.labels(self.name, "success").inc()
         finally:
-            metrics.reconcile_time.labels(self.name).observe(self._clock.now() - start)
+            elapsed = self._clock.now() - start
+            metrics.reconcile_time.labels(self.name).observe(elapsed)
+            metrics.reconcile_work.labels(self.name).observe(max(0.0, elapsed - api_wait.seconds))
             reconcile_id.reset(token)
 
     def _count_error(self) -> None:

@@ -25,6 +25,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config
 
 from kaito.runtime import metrics
+from kaito.runtime.api_wait import ApiWait
 from kaito.runtime.clock import Clock
 from kaito.runtime.errors import ApiError, TransportError, error_from_status
 from kaito.runtime.ratelimit import TokenBucket
@@ -143,15 +144,16 @@ class Transport:
         timeout: float | None = None,
     ) -> Any:
         """Send one request and return the decoded JSON body; raise typed errors."""
-        response = await self.send(
-            method, path, query=query, body=body, content_type=content_type, timeout=timeout
-        )
-        try:
-            data = await response.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise TransportError(f"{method} {path}: {exc!r}") from exc
-        finally:
-            response.release()
+        with ApiWait.request():  # throttling and the round trip, not the decoding
+            response = await self.send(
+                method, path, query=query, body=body, content_type=content_type, timeout=timeout
+            )
+            try:
+                data = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise TransportError(f"{method} {path}: {exc!r}") from exc
+            finally:
+                response.release()
         if not 200 <= response.status < 300:
             raise self.error(response, data)
         return json.loads(data) if data else None
