@@ -85,14 +85,24 @@ def configure_logging(level: str) -> None:
     )
 
 
-async def build_manager(args: argparse.Namespace) -> Manager:
+def user_agent(program: str) -> str:
+    """``<program>/<version>`` (client-go's shape): what the API server's audit log
+    attributes each request to."""
+    from kaito import __version__
+
+    return f"{program}/{__version__}"
+
+
+async def build_manager(args: argparse.Namespace, component: str) -> Manager:
     from kaito.runtime.client import Client, ClientConfig
     from kaito.runtime.leader import LeaderElectionConfig
     from kaito.runtime.manager import Manager
 
     client = await Client.from_environment(
         args.kubeconfig,
-        config=ClientConfig(qps=args.kube_client_qps, burst=args.kube_client_burst),
+        config=ClientConfig(
+            qps=args.kube_client_qps, burst=args.kube_client_burst, user_agent=user_agent(component)
+        ),
     )
     election = (
         LeaderElectionConfig(name=args.leader_election_id, namespace=args.leader_election_namespace)
@@ -124,7 +134,7 @@ async def build_event_recorder(
         config=ClientConfig(
             qps=getattr(args, "event_qps", 5.0),
             burst=getattr(args, "event_burst", 25),
-            user_agent="kaito-events",
+            user_agent=user_agent(f"{component}-events"),
         ),
     )
     recorder = EventRecorder(events_client, component)

@@ -54,7 +54,7 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.presets import default_catalog
     from kaito.runtime.metrics import registry
 
-    manager = await build_manager(args)
+    manager = await build_manager(args, "kaito-manager")
     settings = settings_from_args(args)
     catalog = default_catalog()
     recorder = await build_event_recorder(args, manager, component="kaito-workspace")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import kaito
 from kaito.cli.common import add_manager_flags, build_event_recorder, build_manager
 from kaito.runtime import metrics
 from kaito.runtime.client import Client, ClientConfig
@@ -220,13 +221,15 @@ async def test_manager_wiring_gives_events_their_own_client_and_budget(
         ]
     )
     args.sync_period = 3600.0
-    manager = await build_manager(args)
+    manager = await build_manager(args, "kaito-test")
     name = component()
     recorder = await build_event_recorder(args, manager, name)
     manager.add_runnable(idle, needs_leader=True)
     assert recorder.client is not manager.client
     assert (recorder.client.config.qps, recorder.client.config.burst) == (5.0, 25)
     assert (manager.client.config.qps, manager.client.config.burst) == (30.0, 50)
+    assert manager.client.config.user_agent == f"kaito-test/{kaito.__version__}"
+    assert recorder.client.config.user_agent == f"{name}-events/{kaito.__version__}"
     try:
         obj = await gizmo(manager.client, gizmo_crd, namespace, "wired")
         task = asyncio.ensure_future(manager.run(handle_signals=False))
