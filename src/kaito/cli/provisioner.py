@@ -71,6 +71,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="azure: how often to poll an agent pool operation when Azure gives no Retry-After",
     )
     parser.add_argument("--workers", type=int, default=10, help="concurrent NodeClaim reconciles")
+    parser.add_argument(
+        "--status-hold",
+        type=float,
+        default=5.0,
+        help="seconds a NodeClaim's intermediate status (launched, node not Ready yet) waits "
+        "before it is written, so that a node Ready sooner costs one status write; 0 writes "
+        "every change (default %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -126,15 +134,22 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.provisioner.gc import GarbageCollector
     from kaito.provisioner.nodeclaim import NodeClaimReconciler
     from kaito.provisioner.setup import nodeclaim_controller
+    from kaito.runtime.status_hold import StatusHold
 
-    manager = await build_manager(args)
+    manager = await build_manager(args, "kaito-provisioner")
     try:
         provider = await _provider(args, manager.client)
     except BaseException:  # bad provider settings: exit with the message, no leaked session
         await manager.client.close()
         raise
     recorder = await build_event_recorder(args, manager, component="kaito-provisioner")
-    reconciler = NodeClaimReconciler(manager.client, manager.cache, provider, recorder=recorder)
+    reconciler = NodeClaimReconciler(
+        manager.client,
+        manager.cache,
+        provider,
+        recorder=recorder,
+        hold=StatusHold(max(0.0, args.status_hold)),
+    )
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
     collector = GarbageCollector(manager.client, provider, interval=args.gc_interval)
     manager.add_runnable(collector.run, needs_leader=True)

@@ -83,6 +83,14 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         help="the largest resource.count a Workspace may ask for (default %(default)s); "
         "refused at admission, or with InvalidSpec when the webhook is off",
     )
+    parser.add_argument(
+        "--status-hold",
+        type=float,
+        default=5.0,
+        help="seconds a Workspace's intermediate status (nodes or pods on their way) waits "
+        "before it is written, so that a state gone sooner costs no API write; a settled "
+        "status is written at once; 0 writes every change (default %(default)s)",
+    )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
 
 
@@ -93,7 +101,8 @@ def comma_list(text: str) -> tuple[str, ...]:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from the flags (then upstream's environment variables); ValueError on a bad
-    ``--trusted-data-networks`` or ``--max-nodeclaims``, with a message naming the flag."""
+    ``--trusted-data-networks``, ``--max-nodeclaims`` or ``--status-hold``, with a message
+    naming the flag."""
     networks = comma_list(args.trusted_data_networks)
     try:
         parse_networks(networks)
@@ -105,6 +114,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         )
     if args.max_nodeclaims < 1:
         raise ValueError(f"--max-nodeclaims: must be at least 1, not {args.max_nodeclaims}")
+    if not 0 <= args.status_hold <= 300:
+        raise ValueError(f"--status-hold: must be 0 to 300 seconds, not {args.status_hold:g}")
     return Settings.from_env(
         preset_registry=args.preset_registry,
         runtime_contract=args.runtime_contract,
@@ -118,4 +129,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trusted_data_networks=networks or None,
         max_nodeclaims=args.max_nodeclaims,
         max_nodes_per_workspace=args.max_nodes_per_workspace,
+        status_hold=args.status_hold,
     )

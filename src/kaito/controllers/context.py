@@ -33,7 +33,8 @@ from kaito.runtime.errors import ApiError
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.resources import Object
-from kaito.runtime.status import write_status
+from kaito.runtime.status import write_status, write_status_unless_held
+from kaito.runtime.status_hold import StatusHold
 from kaito.runtime.store import IndexFunc, index_by_label
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Context:
     settings: Settings
     catalog: Catalog
     recorder: EventRecorder
+    hold: StatusHold = attrs.field(factory=lambda: StatusHold(0.0))
+    """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
     resolved: Resolved | None = None
     """What serves the Workspace (set after the revision phase)."""
     resource: Condition | None = None
@@ -130,8 +133,11 @@ class Context:
         worker_nodes: Sequence[str] | None = None,
         state: str | None = None,
         target_nodes: int | None = None,
-    ) -> None:
-        """Write what changed in the Workspace's status (nothing when nothing did)."""
+        *,
+        settled: bool = True,
+    ) -> float | None:
+        """Write what changed in the Workspace's status (nothing when nothing did). A change
+        that is not ``settled`` may wait in :attr:`hold`: the seconds until it is due."""
         current = to_dict(ws.status) if ws.status is not None else {}
         fields: dict[str, Any] = {}
         if worker_nodes is not None:
@@ -143,7 +149,19 @@ class Context:
         if state is not None:
             fields["state"] = state
         obj: Object = {"metadata": ws.metadata, "status": current}
-        await write_object_status(self.client, obj, conds, fields)
+        try:
+            return await write_status_unless_held(
+                self.client,
+                kinds.WORKSPACE,
+                obj,
+                conds,
+                fields,
+                hold=self.hold,
+                settled=settled,
+            )
+        except ApiError as exc:
+            log.warning("status of %s/%s not written: %s", ws.namespace, ws.name, exc)
+            raise
 
 
 async def write_object_status(

@@ -62,6 +62,9 @@ class Settings:
     node someone pays for; past it a Workspace waits with ``NodeClaimLimitReached``."""
     system_namespace: str = "kaito-system"
     """Where the default tuning/inference ConfigMaps live."""
+    status_hold: float = 5.0
+    """Seconds an intermediate Workspace status waits before it is written (``--status-hold``):
+    a state that is gone sooner costs no write (:mod:`kaito.runtime.status_hold`)."""
 
     @functools.cached_property
     def data_networks(self) -> tuple[Network, ...]:

@@ -80,12 +80,14 @@ def resource_condition(obs: NodeObservation) -> Condition:
     problem = nodeclaim_problem(obs.nodeclaims)
     if problem is not None:
         return problem
+    names = sorted(str(claim["metadata"]["name"]) for claim in obs.nodeclaims)
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return Condition(
         c.CONDITION_RESOURCE_READY,
         "False",
         c.REASON_NODECLAIM_NOT_READY,
         f"waiting for {kind}: {ready}/{obs.required} ready, "
-        f"{len(obs.nodeclaims)} NodeClaim(s) provisioning",
+        f"{len(names)} NodeClaim(s) provisioning" + (f" ({shown})" if names else ""),
     )
 
 
@@ -131,6 +133,19 @@ def inference_condition(
         c.REASON_INFERENCE_PENDING,
         f"Inference workload is not ready: {ready}/{desired} replicas ready",
     )
+
+
+PROGRESS_REASONS = frozenset(
+    {c.REASON_NODECLAIM_NOT_READY, c.REASON_INFERENCE_PENDING, c.REASON_WORKSPACE_PENDING}
+)
+"""Reasons of a Workspace on its way (nodes or pods coming): nothing for a user to act on."""
+
+
+def only_progress(conditions: Sequence[Condition]) -> bool:
+    """Whether every condition that is not True just says the Workspace is on its way (such a
+    status may wait a moment: :mod:`kaito.runtime.status_hold`); a problem (a quota refusal,
+    a crash loop, nodes to label) is news at once."""
+    return all(cond.is_true or cond.reason in PROGRESS_REASONS for cond in conditions)
 
 
 def summary(status: str, reason: str, message: str) -> list[Condition]:

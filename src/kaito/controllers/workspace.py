@@ -46,6 +46,7 @@ from kaito.runtime.errors import ApiError, Forbidden, Invalid
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.resources import Object
+from kaito.runtime.status_hold import StatusHold
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class WorkspaceReconciler:
         catalog: Catalog,
         recorder: EventRecorder,
     ) -> None:
-        self.ctx = Context(client, cache, settings, catalog, recorder)
+        self.ctx = Context(
+            client, cache, settings, catalog, recorder, hold=StatusHold(settings.status_hold)
+        )
         self.ctx.install_indexes()
 
     def users_of_config_map(self, config_map: Object) -> list[Request]:
@@ -80,6 +83,7 @@ class WorkspaceReconciler:
     async def reconcile(self, request: Request) -> Result:
         obj = self.ctx.cache.get(kinds.WORKSPACE, request.name, request.namespace)
         if obj is None:
+            self.ctx.hold.forget((kinds.WORKSPACE.plural, request.namespace, request.name))
             return Result()
         try:
             ws = workspace_from_dict(obj)
@@ -136,16 +140,18 @@ class WorkspaceReconciler:
         if outcome.problem is not None:
             return await self._refuse(ws, outcome.problem)
         assert ctx.resolved is not None
-        await ctx.write_status(
+        held = await ctx.write_status(
             ws,
             [resource, *outcome.conditions],
             plan.worker_nodes,
             outcome.state,
             ctx.resolved.nodes,
+            settled=outcome.requeue_after is None
+            or not status.only_progress([resource, *outcome.conditions]),
         )
         if outcome.requeue_after is None:
             return Result()
-        return Result(requeue_after=outcome.requeue_after)
+        return Result(requeue_after=min(outcome.requeue_after, held or outcome.requeue_after))
 
     # -- validation -----------------------------------------------------------------------------
     def _invalid(self, ws: Workspace) -> str | None:

@@ -41,7 +41,8 @@ from kaito.runtime.conditions import Condition, is_object_condition_true
 from kaito.runtime.errors import ApiError, Conflict, NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
-from kaito.runtime.status import write_status
+from kaito.runtime.status import write_status, write_status_unless_held
+from kaito.runtime.status_hold import StatusHold
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,14 @@ class NodeClaimReconciler:
         provider: CloudProvider,
         *,
         recorder: EventRecorder,
+        hold: StatusHold | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.provider = provider
         self.recorder = recorder
+        self.hold = hold if hold is not None else StatusHold(0.0)
+        """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
         self._refused: set[tuple[str, str]] = set()
         """(name, uid) of NodeClaims the cloud refused for good: not asked again."""
         self._launched: dict[tuple[str, str], Instance] = {}
@@ -141,6 +145,7 @@ class NodeClaimReconciler:
         claim = self.cache.get(kinds.NODECLAIM, request.name)
         if claim is None or not is_kaito_claim(claim):
             self._forget(request.name)
+            self.hold.forget((kinds.NODECLAIM.plural, None, request.name))
             return Result()
         metadata = claim["metadata"]
         finalizers = list(metadata.get("finalizers") or [])
@@ -172,9 +177,10 @@ class NodeClaimReconciler:
                 return Result()
             self._launched[key] = instance
         node = self._node_for(claim, instance)
-        await self._write_status(claim, instance, node)
-        if not is_object_condition_true(node, "Ready"):
-            return Result(requeue_after=WAIT_FOR_NODE)
+        ready = is_object_condition_true(node, "Ready")
+        held = await self._write_status(claim, instance, node, settled=ready)
+        if not ready:
+            return Result(requeue_after=min(WAIT_FOR_NODE, held or WAIT_FOR_NODE))
         return Result()
 
     def _forget(self, name: str) -> None:
@@ -204,9 +210,8 @@ class NodeClaimReconciler:
             log.warning("NodeClaim %s cannot launch (not retried): %s", name, exc)
             self._refused.add((name, claim["metadata"].get("uid", "")))
             return None
-        await self.recorder.event(
-            claim, "Normal", "Launched", f"Launched {request.instance_type} instance {name}"
-        )
+        # No Normal Event: the Launched condition says it, one API write fewer per node.
+        log.info("launched %s instance %s", request.instance_type, name)
         return instance
 
     def _node_for(self, claim: dict[str, Any], instance: Instance | None) -> dict[str, Any] | None:
@@ -229,8 +234,13 @@ class NodeClaimReconciler:
         return by_label
 
     async def _write_status(
-        self, claim: dict[str, Any], instance: Instance | None, node: dict[str, Any] | None
-    ) -> None:
+        self,
+        claim: dict[str, Any],
+        instance: Instance | None,
+        node: dict[str, Any] | None,
+        *,
+        settled: bool,
+    ) -> float | None:
         current = claim.get("status") or {}
         patch: dict[str, Any] = {}
         if instance is not None:
@@ -274,7 +284,9 @@ class NodeClaimReconciler:
                 "" if ready else "Initialized=False",
             ),
         ]
-        await write_status(self.client, kinds.NODECLAIM, claim, updates, patch)
+        return await write_status_unless_held(
+            self.client, kinds.NODECLAIM, claim, updates, patch, hold=self.hold, settled=settled
+        )
 
     # -- termination ---------------------------------------------------------------------
     async def _terminate(self, claim: dict[str, Any], finalizers: list[str]) -> None:

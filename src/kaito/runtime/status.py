@@ -6,7 +6,8 @@ should be: a list of :class:`~kaito.runtime.conditions.Condition` and a few plai
 apimachinery's ``SetStatusCondition`` does (``lastTransitionTime`` moves only when the status
 does; ``observedGeneration`` is the object's generation), adds the fields whose value differs,
 and sends one JSON merge patch to the ``/status`` subresource, or nothing at all when nothing
-changed (so a steady state costs no write).
+changed (so a steady state costs no write). :func:`write_status_unless_held` also lets a
+status that is about to change again wait (:mod:`~kaito.runtime.status_hold`).
 
 The patch carries **no** ``resourceVersion``. Each object's status has exactly one writer, the
 leader's reconciler for that kind, which computes it from the cache on every pass; a merge
@@ -25,6 +26,7 @@ from kaito.runtime.client import Client
 from kaito.runtime.conditions import Condition, set_status_condition
 from kaito.runtime.errors import NotFound
 from kaito.runtime.resources import Object, ResourceType, meta
+from kaito.runtime.status_hold import StatusHold
 
 
 def status_patch(
@@ -53,8 +55,34 @@ async def write_status(
     """Merge ``conditions`` and ``fields`` into ``obj``'s status and write what changed;
     whether a request was sent. An object deleted meanwhile is not an error (False)."""
     patch = status_patch(obj, conditions, fields)
+    return bool(patch) and await _send(client, rt, obj, patch)
+
+
+async def write_status_unless_held(
+    client: Client,
+    rt: ResourceType,
+    obj: Object,
+    conditions: Sequence[Condition] = (),
+    fields: Mapping[str, Any] | None = None,
+    *,
+    hold: StatusHold,
+    settled: bool,
+) -> float | None:
+    """:func:`write_status`, except that an intermediate change (``settled`` False) waits in
+    ``hold`` (:mod:`~kaito.runtime.status_hold`); the seconds until it is due, else None."""
+    patch = status_patch(obj, conditions, fields)
+    metadata = meta(obj)
+    key = (rt.plural, metadata.get("namespace"), metadata.get("name"))
     if not patch:
-        return False
+        hold.forget(key)
+        return None
+    wait = hold.delay(key, settled=settled)
+    if wait is None:
+        await _send(client, rt, obj, patch)
+    return wait
+
+
+async def _send(client: Client, rt: ResourceType, obj: Object, patch: dict[str, Any]) -> bool:
     metadata = meta(obj)
     try:
         await client.patch(

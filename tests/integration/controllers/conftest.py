@@ -90,7 +90,7 @@ class Cluster:
     def settings(**overrides: Any) -> Settings:
         """:class:`Settings` with kaito's runtime contract unless told otherwise (then
         ``resource.count`` decides the node count)."""
-        return Settings(**{"runtime_contract": c.CONTRACT_KAITO, **overrides})
+        return Settings(**{"runtime_contract": c.CONTRACT_KAITO, "status_hold": 0.0, **overrides})
 
     def controller(self, **settings: Any) -> contextlib.AbstractAsyncContextManager[Manager]:
         """The Workspace controller in a running Manager, with :meth:`settings`."""

@@ -126,7 +126,7 @@ async def make_harness(
             cache,
             # kaito's contract: resource.count decides the node count (under upstream's, a
             # vLLM preset gets the estimate from its weights, 1 node for phi-3)
-            settings=Settings(**{"runtime_contract": "kaito", **settings}),
+            settings=Settings(**{"runtime_contract": "kaito", "status_hold": 0.0, **settings}),
             catalog=default_catalog(),
             recorder=EventRecorder(client, component="kaito-workspace-test"),
         )

@@ -62,6 +62,7 @@ CASES = [
 ]
 SETTINGS: dict[str, Any] = {
     "runtime_contract": "upstream",
+    "status_hold": 0.0,
     "preset_registry": "mcr.microsoft.com/aks/kaito",
 }
 """What upstream's operator ran with (as in test_upstream_parity)."""

@@ -279,3 +279,15 @@ def test_a_container_running_again_right_after_a_crash_is_still_crash_looping() 
 )
 def test_a_restart_that_held_or_a_clean_exit_is_no_failure(container: dict[str, Any]) -> None:
     assert classify_pod(pod("p-0", containerStatuses=[container]), NOW) is None
+
+
+def test_only_progress_lets_a_pending_status_wait_but_never_a_problem() -> None:
+    from kaito.api import constants as c
+    from kaito.controllers.status import only_progress
+    from kaito.runtime.conditions import Condition
+
+    pending = Condition(c.CONDITION_RESOURCE_READY, "False", c.REASON_NODECLAIM_NOT_READY, "")
+    ready = Condition(c.CONDITION_RESOURCE_READY, "True", c.REASON_RESOURCE_SUCCESS, "")
+    quota = Condition(c.CONDITION_RESOURCE_READY, "False", "QuotaExceeded", "no quota")
+    assert only_progress([pending, ready])
+    assert not only_progress([quota, ready])
