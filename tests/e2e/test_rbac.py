@@ -212,10 +212,10 @@ def test_workspace_lifecycle_under_least_privilege(
     apply_workspace(control_plane, ws, namespace)
     wait_ready(control_plane, name, namespace, timeout=90)
     assert get_json(control_plane, "lease", "kaito-manager", "-n", "kaito-system") is not None
-    events = get_json(control_plane, "events", "-n", namespace)
-    assert any(e["reason"] == "NodeClaimCreated" for e in events["items"])
 
     control_plane.kubectl("delete", "workspace", name, "-n", namespace, "--timeout=90s")
     wait_until(lambda: not nodeclaims_of(control_plane, name, namespace), what="NodeClaims gone")
+    events = get_json(control_plane, "events", "-n", namespace)  # written under its role too
+    assert any(e["reason"] == "NodeClaimDeleted" for e in events["items"]), events["items"]
     for process in (op.manager, standby, op.provisioner):
         assert not denials(process), f"{process.name}:\n{process.log_tail()}"

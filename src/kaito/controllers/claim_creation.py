@@ -11,6 +11,7 @@ the cluster past the manager's ``--max-nodeclaims`` total: instead it says so in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -26,7 +27,8 @@ from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import Condition
 from kaito.runtime.errors import AlreadyExists
-from kaito.runtime.events import EventRecorder
+
+log = logging.getLogger(__name__)
 
 BATCH: Final = 10
 """NodeClaims created per reconcile pass at most."""
@@ -77,7 +79,6 @@ async def create_missing(
     client: Client,
     cache: InformerCache,
     settings: Settings,
-    recorder: EventRecorder,
 ) -> Creation:
     """Create up to :data:`BATCH` of the ``wanted`` NodeClaims that do not exist yet."""
     known = list(claims)
@@ -106,10 +107,13 @@ async def create_missing(
         except AlreadyExists:
             continue
         total += 1
-        await recorder.event(
-            ws.reference,
-            "Normal",
-            "NodeClaimCreated",
-            f"Created NodeClaim {name} for a {ws.resource.instance_type} node",
+        # No Event (upstream writes NodeClaimCreated): ResourceReady names the claims while
+        # they provision, and an Event per node is one API write more per Workspace.
+        log.info(
+            "created NodeClaim %s for %s/%s (%s)",
+            name,
+            ws.namespace,
+            ws.name,
+            ws.resource.instance_type,
         )
     return Creation(known)

@@ -74,9 +74,10 @@ async def _apply(ctx: Context, ws: Workspace, revision: str) -> dict[str, Any] |
             await _drop_other_workload(
                 ctx, ws, r.DEPLOYMENT if rt is r.STATEFUL_SET else r.STATEFUL_SET
             )
-    for verb, objects in written.items():
-        if objects:  # one Event per pass, not one per object: fewer API writes
-            await ctx.event(ws, "Normal", f"Workload{verb}", f"{verb} {', '.join(objects)}")
+    if written["Updated"]:  # one Event per pass, not one per object: fewer API writes
+        # Creation has no Event: InferenceReady says it, and an Event is one more write per
+        # Workspace; a change to what exists is news the conditions do not carry.
+        await ctx.event(ws, "Normal", "WorkloadUpdated", f"Updated {', '.join(written['Updated'])}")
     return workload
 
 

@@ -64,7 +64,6 @@ async def sync(ctx: Context, ws: Workspace) -> tuple[NodePlan, Condition]:
             client=ctx.client,
             cache=ctx.cache,
             settings=ctx.settings,
-            recorder=ctx.recorder,
         )
         claims, blocked = creation.claims, creation.blocked
     await label_gpu_nodes(ctx, plan.worker_nodes)

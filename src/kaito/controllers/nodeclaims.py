@@ -44,12 +44,18 @@ def storage_request(preset: InferencePreset | TuningPreset | None) -> str:
     return f"{gib}Gi"
 
 
-def gpu_node(ws: Workspace, settings: Settings, sku: GPUConfig | None = None) -> bool:
-    """False only for an instance type the SKU table lists as a CPU one."""
+def _sku(ws: Workspace, settings: Settings, sku: GPUConfig | None) -> GPUConfig | None:
+    """``sku``, or the shipped catalog's entry for the Workspace's instance type."""
     if sku is None and ws.resource.instance_type:
         from kaito.presets import get_sku  # kaito.presets imports kaito.api, not controllers
 
         sku = get_sku(ws.resource.instance_type, settings.cloud)
+    return sku
+
+
+def gpu_node(ws: Workspace, settings: Settings, sku: GPUConfig | None = None) -> bool:
+    """False only for an instance type the SKU table lists as a CPU one."""
+    sku = _sku(ws, settings, sku)
     return sku is None or not sku.cpu_only
 
 
@@ -71,6 +77,11 @@ def nodeclaim(
         if k not in c.RESERVED_SELECTOR_LABELS
     }
     labels = {c.LABEL_NODEPOOL: NODEPOOL, **selector_labels, **workspace_selector(ws)}
+    sku = _sku(ws, settings, sku)
+    if sku is not None and sku.gpu_count > 0:
+        # The label upstream's controller patches onto GPU nodes once they join: on the claim,
+        # the node joins with it (NodeClaim labels become Node labels), one write fewer.
+        labels[c.LABEL_ACCELERATOR] = "nvidia"
     family = (
         ws.annotations.get(c.ANNOTATION_NODE_IMAGE_FAMILY) or settings.default_node_image_family
     )

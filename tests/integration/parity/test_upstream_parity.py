@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kaito.api import constants as c
 from kaito.api import workspace_from_dict
 from kaito.controllers import desired, nodeclaims, upstream_tuning
 from kaito.controllers.settings import Settings
@@ -282,5 +283,10 @@ def test_nodeclaims_are_the_ones_upstream_asks_for(
         for part in (stored, upstream):
             part["metadata"].pop("name")
             part.pop("status", None)
+        # kaito's one addition: the label upstream's controller patches onto a GPU node once
+        # it joins, carried by the claim instead (the node joins with it: one write fewer)
+        gpus = resolved.sku is not None and resolved.sku.gpu_count > 0
+        accelerator = stored["metadata"]["labels"].pop(c.LABEL_ACCELERATOR, None)
+        assert accelerator == ("nvidia" if gpus else None)
         found = differing_paths(normalise(stored), normalise(upstream))
         assert found == set(), found
