@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import datetime as dt
 import json
 import os
 import resource
@@ -50,6 +51,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import audit
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -97,27 +99,17 @@ def proc_status_kib(pid: int, field: str) -> int:
     return 0
 
 
-class KaitoProcess:
-    """``kaito <command>`` as a child in its own session (Ctrl-C reaches only us)."""
+class OperatorProcess:
+    """A component under test, as a child in its own session (Ctrl-C reaches only us), with
+    loopback metrics and health ports of its own."""
 
-    def __init__(
-        self, name: str, args: list[str], log_dir: Path, profile: Path | None = None
-    ) -> None:
+    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
         self.name = name
-        # cProfile writes its file when the process exits (SIGTERM stops kaito gracefully).
-        python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
-        self.metrics_port, self.health_port = free_port(), free_port()
         self.log_path = log_dir / f"{name}.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    *python,
-                    "-m",
-                    "kaito.cli",
-                    *args,
-                    f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
-                    f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
-                ],
+                argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -126,6 +118,9 @@ class KaitoProcess:
                 start_new_session=True,
             )
 
+    metrics_port: int
+    health_port: int
+
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -133,20 +128,25 @@ class KaitoProcess:
                 raise RuntimeError(
                     f"{self.name} exited {self.proc.returncode}; see {self.log_path}"
                 )
-            try:
-                url = f"http://127.0.0.1:{self.health_port}/readyz"
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
+            for probe in ("readyz", "healthz"):
+                try:
+                    url = f"http://127.0.0.1:{self.health_port}/{probe}"
+                    with urllib.request.urlopen(url, timeout=2) as resp:
+                        if resp.status == 200:
+                            return
+                except OSError:
+                    pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
 
     def metrics(self) -> Samples:
+        """Its Prometheus samples; empty when it serves none."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            text = resp.read().decode()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text)
@@ -161,6 +161,37 @@ class KaitoProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class KaitoProcess(OperatorProcess):
+    """``kaito <command>``, optionally under cProfile (its file is written on SIGTERM)."""
+
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, profile: Path | None = None
+    ) -> None:
+        self.metrics_port, self.health_port = free_port(), free_port()
+        python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+        argv = [
+            *python,
+            "-m",
+            "kaito.cli",
+            *args,
+            f"--metrics-bind-address=127.0.0.1:{self.metrics_port}",
+            f"--health-probe-bind-address=127.0.0.1:{self.health_port}",
+        ]
+        super().__init__(name, argv, log_dir)
+
+
+class CommandProcess(OperatorProcess):
+    """Another operator, from a shell command with ``{kubeconfig}``, ``{metrics_port}`` and
+    ``{health_port}`` filled in; ``exec`` keeps its pid the one whose RSS and CPU count."""
+
+    def __init__(self, name: str, command: str, kubeconfig: Path, log_dir: Path) -> None:
+        self.metrics_port, self.health_port = free_port(), free_port()
+        line = command.format(
+            kubeconfig=kubeconfig, metrics_port=self.metrics_port, health_port=self.health_port
+        )
+        super().__init__(name, ["bash", "-c", f"exec {line}"], log_dir)
 
 
 # -- metrics arithmetic ---------------------------------------------------------------------
@@ -195,20 +226,27 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     return prev_le
 
 
-def reconcile_quantiles(samples: Samples, controller: str) -> tuple[float, float, float]:
+def reconcile_quantiles(
+    samples: Samples, controller: str, histogram: str = "controller_runtime_reconcile_time_seconds"
+) -> tuple[float, float, float]:
     buckets = [
         (float(dict(labels)["le"]), value)
         for (name, labels), value in samples.items()
-        if name == "controller_runtime_reconcile_time_seconds_bucket"
-        and dict(labels).get("controller") == controller
+        if name == f"{histogram}_bucket" and dict(labels).get("controller") == controller
     ]
-    count = total(samples, "controller_runtime_reconcile_time_seconds_count", controller=controller)
+    count = total(samples, f"{histogram}_count", controller=controller)
     return histogram_quantile(0.5, buckets), histogram_quantile(0.99, buckets), count
 
 
 # -- manifests ------------------------------------------------------------------------------
+INSTANCE_TYPE: str | None = None
+"""``--instance-type``: replaces the sample's (one both compared operators know)."""
+
+
 def workspace_manifests(n: int) -> list[dict[str, Any]]:
     sample = yaml.safe_load(SAMPLE.read_text())
+    if INSTANCE_TYPE:
+        sample["resource"]["instanceType"] = INSTANCE_TYPE
     out = []
     for i in range(n):
         ws = copy.deepcopy(sample)
@@ -325,10 +363,17 @@ class WideServiceRangePlane(ControlPlane):
     def _argv(self, component: str) -> list[str]:
         flag = f"--service-cluster-ip-range={SERVICE_CIDR}"
         wide = f"--service-cluster-ip-range={WIDE_SERVICE_CIDR}"
-        return [wide if arg == flag else arg for arg in super()._argv(component)]
+        argv = [wide if arg == flag else arg for arg in super()._argv(component)]
+        if component == "kube-apiserver":
+            argv += audit.flags(self.workdir)
+        return argv
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
 
 
-def start_plane(workdir: Path) -> ControlPlane:
+def start_plane(workdir: Path, manifests: Iterable[Path] = ()) -> WideServiceRangePlane:
     plane = WideServiceRangePlane(workdir=workdir)
     plane.start()
     plane.kubectl("apply", "--server-side", "-k", str(REPO / "manifests" / "crd"))
@@ -339,13 +384,25 @@ def start_plane(workdir: Path) -> ControlPlane:
         "crd/nodeclaims.karpenter.sh",
         "--timeout=60s",
     )
+    for manifest in manifests:
+        plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
     plane.kubectl("create", "namespace", NAMESPACE)
     return plane
 
 
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def bench_client(plane: ControlPlane) -> Client:
+    """The driver's client: unthrottled, and named in the audit log as the bench."""
+    config = ClientConfig(qps=0, user_agent=f"{audit.BENCH_AGENT}/0")
+    return await Client.from_kubeconfig(plane.kubeconfig, config=config)
+
+
 async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any]:
     objects = [baseline_objects(ws) for ws in workspace_manifests(n)]
-    client = await Client.from_kubeconfig(plane.kubeconfig, config=ClientConfig(qps=0))
+    client = await bench_client(plane)
     cpu = CpuWatch(dict(plane.pids))
     try:
         started = time.monotonic()
@@ -376,15 +433,19 @@ async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any
 
 
 async def operator(
-    plane: ControlPlane, n: int, timeout: float, procs: list[KaitoProcess], idle: float = 60.0
+    plane: WideServiceRangePlane,
+    n: int,
+    timeout: float,
+    procs: list[OperatorProcess],
+    idle: float = 60.0,
 ) -> dict[str, Any]:
-    manager, provisioner = procs
-    pids = {**plane.pids, "manager": manager.proc.pid, "provisioner": provisioner.proc.pid}
+    """Apply N Workspaces with ``procs`` (the operator, then the provisioner) running."""
+    pids = {**plane.pids, **{p.name: p.proc.pid for p in procs}}
     before = {p.name: p.metrics() for p in procs}
-    client = await Client.from_kubeconfig(plane.kubeconfig, config=ClientConfig(qps=0))
+    client = await bench_client(plane)
     cpu = CpuWatch(pids)
     try:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), utcnow()
 
         def job(ws: dict[str, Any]) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
@@ -401,8 +462,11 @@ async def operator(
         claims = len((await client.list(kinds.NODECLAIM)).items)
     finally:
         await client.close()
-    await asyncio.sleep(2)  # let the last status writes land in the counters
+    await asyncio.sleep(2)  # let the last status writes land in the counters and the log
+    settled_at = utcnow()
     after = {p.name: delta(p.metrics(), before[p.name]) for p in procs}
+    hwm = {p.name: proc_status_kib(p.proc.pid, "VmHWM") for p in procs}
+    cpu_total = {p.name: cpu_seconds(p.proc.pid) for p in procs}
     # Steady state: everything is ready, nothing changes; count what the operator still does.
     settled = {p.name: p.metrics() for p in procs}
     await asyncio.sleep(idle)
@@ -417,10 +481,11 @@ async def operator(
         "nodeclaims": claims,
         "metrics": after,
         "cpu": cpu.totals(),
-        "manager_cpu_total": cpu_seconds(manager.proc.pid),
-        "manager_hwm_kib": proc_status_kib(manager.proc.pid, "VmHWM"),
-        "provisioner_hwm_kib": proc_status_kib(provisioner.proc.pid, "VmHWM"),
+        "cpu_since_start": cpu_total,
+        "hwm_kib": hwm,
         "apiserver_hwm_kib": proc_status_kib(plane.pids.get("kube-apiserver", 0), "VmHWM"),
+        "writes": audit.writes(plane.audit_log, started_at, settled_at),
+        "idle_writes": audit.writes(plane.audit_log, settled_at),
     }
 
 
@@ -429,10 +494,84 @@ def fmt_s(value: float | None) -> str:
     return "did not finish" if value is None else f"{value:.1f} s"
 
 
-def report(n: int, base: dict[str, Any] | None, op: dict[str, Any], qps: str) -> None:
+NODE_SIDE = "kaito-provisioner"
+"""The kwok provisioner both operators run with: its programs are the node side."""
+
+
+def node_side(programs: Iterable[str]) -> list[str]:
+    return [p for p in programs if p.startswith(NODE_SIDE)]
+
+
+def operator_side(programs: Iterable[str]) -> list[str]:
+    return [p for p in programs if not p.startswith(NODE_SIDE)]
+
+
+def kaito_details(n: int, op: dict[str, Any]) -> None:
+    """kaito's own counters: requests by method and code, reconciles, their latency."""
+    for name, samples in op["metrics"].items():
+        by_method = {
+            m: total(samples, "rest_client_requests_total", method=m)
+            for m in (*WRITE_METHODS, "GET")
+        }
+        writes = sum(by_method[m] for m in WRITE_METHODS)
+        codes = {
+            code: total(samples, "rest_client_requests_total", code=code)
+            for code in ("409", "429", "404", "<error>")
+        }
+        controller = "workspace" if name == "manager" else "nodeclaim"
+        p50, p99, count = reconcile_quantiles(samples, controller)
+        w50, w99, _ = reconcile_quantiles(samples, controller, "kaito_reconcile_work_seconds")
+        results = {
+            res: total(
+                samples, "controller_runtime_reconcile_total", controller=controller, result=res
+            )
+            for res in ("success", "error", "requeue", "requeue_after")
+        }
+        print(
+            f"{name}: reconcile-client writes {writes:.0f} ({writes / n:.2f}/workspace: "
+            + ", ".join(f"{m} {by_method[m] / n:.2f}" for m in WRITE_METHODS)
+            + f"), GETs {by_method['GET'] / n:.2f}/workspace, codes "
+            + ", ".join(f"{k}={v:.0f}" for k, v in codes.items())
+        )
+        print(
+            f"  {controller} reconciles {count:.0f} ({count / n:.1f}/workspace; "
+            + ", ".join(f"{k} {v:.0f}" for k, v in results.items())
+            + f"), reconcile time p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
+            f"work outside API waits p50 {w50 * 1000:.1f} ms, p99 {w99 * 1000:.1f} ms"
+        )
+
+
+def summary(n: int, op: dict[str, Any], operator_name: str) -> dict[str, str]:
+    """One column of the side-by-side table."""
+    writes = op["writes"]
+    programs = audit.operator_programs(writes)
+    ops, nodes = operator_side(programs), node_side(programs)
+    idle_reconciles = total(op["idle"][operator_name], "controller_runtime_reconcile_total")
+    has_metrics = bool(op["idle"][operator_name]) or bool(op["metrics"][operator_name])
+    idle_writes = audit.total(op["idle_writes"], ops + nodes)
+    return {
+        "time to all ready": fmt_s(op["seconds"]),
+        "writes/Workspace, operator": f"{audit.total(writes, ops) / n:.2f}",
+        "writes/Workspace, node side": f"{audit.total(writes, nodes) / n:.2f}",
+        "peak RSS (operator)": f"{op['hwm_kib'][operator_name] / 1024:.0f} MiB",
+        "CPU s during the run (operator)": f"{op['cpu'][operator_name]:.1f}",
+        "CPU s since start (operator)": f"{op['cpu_since_start'][operator_name]:.1f}",
+        f"reconciles in the idle {op['idle_seconds']:.0f} s": (
+            f"{idle_reconciles:.0f}" if has_metrics else "(no metrics)"
+        ),
+        f"writes in the idle {op['idle_seconds']:.0f} s": f"{idle_writes}",
+    }
+
+
+def report(
+    n: int,
+    base: dict[str, Any] | None,
+    runs: list[tuple[str, dict[str, Any]]],
+    qps: str,
+) -> None:
     print(f"\n=== kaito workspaces benchmark: N={n}, {os.cpu_count()} CPUs ===")
-    print("admission webhook: off (--disable-webhook); provisioner --boot-delay=0")
-    print(f"manager/provisioner client QPS: {qps}")
+    print("admission webhook: off; kaito's kwok provisioner (--boot-delay=0) for every operator")
+    print(f"kaito manager/provisioner client QPS: {qps}")
     if base is not None:
         print(
             f"baseline (no operator): all {base['ready']}/{n} Deployments Available in "
@@ -441,68 +580,51 @@ def report(n: int, base: dict[str, Any] | None, op: dict[str, Any], qps: str) ->
             + ", ".join(f"{k} {v:.1f}s" for k, v in base["milestones"].items())
         )
         print("  baseline CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in base["cpu"].items()))
-    print(
-        f"operator: {op['ready']}/{n} WorkspaceReady in {fmt_s(op['seconds'])} "
-        f"(Workspaces created in {op['create_seconds']:.1f} s; {op['nodeclaims']} NodeClaims); "
-        "milestones " + ", ".join(f"{k} {v:.1f}s" for k, v in op["milestones"].items())
-    )
-    if base is not None and base["seconds"] and op["seconds"]:
-        print(f"ratio operator/baseline: {op['seconds'] / base['seconds']:.2f}x")
-    writes_all = 0.0
-    for name, samples in op["metrics"].items():
-        by_method = {
-            m: total(samples, "rest_client_requests_total", method=m)
-            for m in (*WRITE_METHODS, "GET")
-        }
-        writes = sum(by_method[m] for m in WRITE_METHODS)
-        writes_all += writes
-        codes = {
-            code: total(samples, "rest_client_requests_total", code=code)
-            for code in ("409", "429", "404", "<error>")
-        }
-        controller = "workspace" if name == "manager" else "nodeclaim"
-        p50, p99, count = reconcile_quantiles(samples, controller)
-        results = {
-            res: total(
-                samples, "controller_runtime_reconcile_total", controller=controller, result=res
-            )
-            for res in ("success", "error", "requeue", "requeue_after")
-        }
+    columns: list[tuple[str, dict[str, str]]] = []
+    for label, op in runs:
         print(
-            f"{name}: writes {writes:.0f} ({writes / n:.2f}/workspace: "
-            + ", ".join(f"{m} {by_method[m] / n:.2f}" for m in WRITE_METHODS)
-            + f"), GETs {by_method['GET'] / n:.2f}/workspace, codes "
-            + ", ".join(f"{k}={v:.0f}" for k, v in codes.items())
+            f"{label}: {op['ready']}/{n} WorkspaceReady in {fmt_s(op['seconds'])} "
+            f"(Workspaces created in {op['create_seconds']:.1f} s; {op['nodeclaims']} "
+            "NodeClaims); milestones "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in op["milestones"].items())
         )
-        print(
-            f"  {controller} reconciles {count:.0f} ({count / n:.1f}/workspace; "
-            + ", ".join(f"{k} {v:.0f}" for k, v in results.items())
-            + f"), reconcile p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
-        )
-    print(f"API writes per workspace (manager + provisioner): {writes_all / n:.2f}")
-    print(
-        f"manager: peak RSS (VmHWM) {op['manager_hwm_kib'] / 1024:.0f} MiB, CPU "
-        f"{op['cpu']['manager']:.1f} s during the run "
-        f"({op['manager_cpu_total']:.1f} s since start); "
-        f"provisioner peak RSS {op['provisioner_hwm_kib'] / 1024:.0f} MiB, CPU "
-        f"{op['cpu']['provisioner']:.1f} s; kube-apiserver peak RSS "
-        f"{op['apiserver_hwm_kib'] / 1024:.0f} MiB"
-    )
-    print("  operator CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in op["cpu"].items()))
-    idle_parts = []
-    for name, samples in op["idle"].items():
-        controller = "workspace" if name == "manager" else "nodeclaim"
-        reconciles = total(samples, "controller_runtime_reconcile_total", controller=controller)
-        writes = sum(total(samples, "rest_client_requests_total", method=m) for m in WRITE_METHODS)
-        idle_parts.append(f"{name} {reconciles:.0f} reconciles, {writes:.0f} writes")
-    print(f"idle {op['idle_seconds']:.0f} s after all ready: " + "; ".join(idle_parts))
+        if label == "kaito":
+            kaito_details(n, op)
+        for program in audit.operator_programs(op["writes"]):
+            print(f"  writes by {program}: {audit.breakdown(op['writes'], program)}")
+        for program in audit.operator_programs(op["idle_writes"]):
+            print(f"  idle writes by {program}: {audit.breakdown(op['idle_writes'], program)}")
+        print("  CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in op["cpu"].items()))
+        column = summary(n, op, "manager" if label == "kaito" else label)
+        if base is not None and base["seconds"] and op["seconds"]:
+            column["ratio to baseline"] = f"{op['seconds'] / base['seconds']:.2f}x"
+        columns.append((label, column))
+    rows = list(dict.fromkeys(row for _, column in columns for row in column))
+    width = max(len(row) for row in rows)
+    print("\n" + " " * width + "".join(f"  {label:>16}" for label, _ in columns))
+    for row in rows:
+        print(f"{row:<{width}}" + "".join(f"  {column.get(row, '-'):>16}" for _, column in columns))
     own = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"  this script: {own.ru_utime + own.ru_stime:.1f} CPU s (creates and polls)")
+    print(f"this script: {own.ru_utime + own.ru_stime:.1f} CPU s (creates and polls)")
 
 
 # -- main ------------------------------------------------------------------------------------
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def provisioner(plane: ControlPlane, logs: Path, client_flags: list[str]) -> KaitoProcess:
+    return KaitoProcess(
+        "provisioner",
+        [
+            "provisioner",
+            f"--kubeconfig={plane.kubeconfig}",
+            "--provider=kwok",
+            "--boot-delay=0",
+            *client_flags,
+        ],
+        logs,
+    )
 
 
 def main() -> int:
@@ -514,6 +636,21 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="manager --workers")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument(
+        "--compare",
+        metavar="CMD",
+        help="also run this operator command (with kaito's kwok provisioner) on its own fresh "
+        "control plane; {kubeconfig}, {metrics_port}, {health_port} are filled in",
+    )
+    parser.add_argument("--compare-name", default="other", help="its column's name")
+    parser.add_argument(
+        "--compare-apply",
+        type=Path,
+        action="append",
+        default=[],
+        help="a manifest the compared operator needs first (CRDs, its namespace, ConfigMaps); "
+        "repeatable",
+    )
+    parser.add_argument(
         "--profile-manager", type=Path, help="run the manager under cProfile, stats to this file"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs)")
@@ -524,57 +661,91 @@ def main() -> int:
         help="seconds to watch the settled operator after all are ready (reconciles, writes)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--instance-type",
+        help="instead of the sample's Standard_NC6s_v3 (upstream v0.12 no longer knows it; "
+        "Standard_NC24ads_A100_v4 suits both)",
+    )
     args = parser.parse_args()
+    global INSTANCE_TYPE
+    INSTANCE_TYPE = args.instance_type
     signal.signal(signal.SIGTERM, _interrupt)
 
     workdir = Path(tempfile.mkdtemp(prefix="kaito-bench-"))
     print(f"work dir {workdir}", flush=True)
     planes: list[ControlPlane] = []
-    procs: list[KaitoProcess] = []
+    procs: list[OperatorProcess] = []
     client_flags = [f"--kube-client-qps={args.qps}"] if args.qps is not None else []
     client_flags += [f"--kube-client-burst={args.burst}"] if args.burst is not None else []
     base: dict[str, Any] | None = None
+    runs: list[tuple[str, dict[str, Any]]] = []
+
+    def run_operator(
+        label: str,
+        make: Callable[[WideServiceRangePlane, Path], OperatorProcess],
+        crds: Iterable[Path] = (),
+    ) -> dict[str, Any]:
+        print(f"{label}: fresh control plane, applying {args.n} Workspaces ...", flush=True)
+        planes.append(start_plane(workdir / label, crds))
+        plane = planes[-1]
+        assert isinstance(plane, WideServiceRangePlane)
+        logs = workdir / label / "logs"
+        procs[:] = [make(plane, logs), provisioner(plane, logs, client_flags)]
+        for p in procs:
+            p.wait_ready()
+        try:
+            return asyncio.run(operator(plane, args.n, args.timeout, procs, args.idle))
+        finally:
+            for p in procs:
+                p.stop()
+            procs.clear()
+            planes.pop().stop()
+
+    def kaito_manager(plane: WideServiceRangePlane, logs: Path) -> OperatorProcess:
+        return KaitoProcess(
+            "manager",
+            [
+                "manager",
+                f"--kubeconfig={plane.kubeconfig}",
+                "--disable-webhook",
+                f"--max-nodeclaims={max(100, args.n)}",
+                *client_flags,
+            ]
+            + ([f"--workers={args.workers}"] if args.workers else []),
+            logs,
+            profile=args.profile_manager.resolve() if args.profile_manager else None,
+        )
+
+    def other(plane: WideServiceRangePlane, logs: Path) -> OperatorProcess:
+        return CommandProcess(args.compare_name, args.compare, plane.kubeconfig, logs)
+
     try:
         if not args.skip_baseline:
             print(f"baseline: fresh control plane, creating {args.n} x 6 objects ...", flush=True)
             planes.append(start_plane(workdir / "baseline"))
             base = asyncio.run(baseline(planes[-1], args.n, args.timeout))
             planes.pop().stop()
-        print(f"operator: fresh control plane, applying {args.n} Workspaces ...", flush=True)
-        planes.append(start_plane(workdir / "operator"))
-        plane = planes[-1]
-        kubeconfig = f"--kubeconfig={plane.kubeconfig}"
-        logs = workdir / "operator"
-        procs.append(
-            KaitoProcess(
-                "manager",
-                ["manager", kubeconfig, "--disable-webhook", *client_flags]
-                + ([f"--workers={args.workers}"] if args.workers else []),
-                logs,
-                profile=args.profile_manager.resolve() if args.profile_manager else None,
+        runs.append(("kaito", run_operator("kaito", kaito_manager)))
+        if args.compare:
+            runs.append(
+                (args.compare_name, run_operator(args.compare_name, other, args.compare_apply))
             )
-        )
-        procs.append(
-            KaitoProcess(
-                "provisioner",
-                ["provisioner", kubeconfig, "--provider=kwok", "--boot-delay=0", *client_flags],
-                logs,
-            )
-        )
-        for p in procs:
-            p.wait_ready()
-        op = asyncio.run(operator(plane, args.n, args.timeout, procs, args.idle))
         report(
             args.n,
             base,
-            op,
+            runs,
             f"{'default (30)' if args.qps is None else args.qps}, "
             f"burst {'default (50)' if args.burst is None else args.burst}",
         )
         if args.json:
-            plain = {k: v for k, v in op.items() if k != "metrics"}  # tuple keys
-            args.json.write_text(json.dumps({"n": args.n, "baseline": base, "operator": plain}))
-        return 0 if op["seconds"] is not None else 1
+            plain = {
+                label: {k: v for k, v in op.items() if k not in ("metrics", "idle")}
+                | {"writes": [[*k, v] for k, v in op["writes"].items()]}
+                | {"idle_writes": [[*k, v] for k, v in op["idle_writes"].items()]}
+                for label, op in runs
+            }
+            args.json.write_text(json.dumps({"n": args.n, "baseline": base, "runs": plain}))
+        return 0 if all(op["seconds"] is not None for _, op in runs) else 1
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)
         return 130
