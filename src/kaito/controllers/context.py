@@ -33,8 +33,8 @@ from kaito.runtime.errors import ApiError
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.resources import Object
-from kaito.runtime.status import write_status, write_status_unless_held
-from kaito.runtime.status_hold import StatusHold
+from kaito.runtime.status import write_status_unless_held
+from kaito.runtime.status_hold import NO_HOLD, StatusHold
 from kaito.runtime.store import IndexFunc, index_by_label
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Context:
     settings: Settings
     catalog: Catalog
     recorder: EventRecorder
-    hold: StatusHold = attrs.field(factory=lambda: StatusHold(0.0))
+    hold: StatusHold = NO_HOLD
     """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
     resolved: Resolved | None = None
     """What serves the Workspace (set after the revision phase)."""
@@ -149,28 +149,33 @@ class Context:
         if state is not None:
             fields["state"] = state
         obj: Object = {"metadata": ws.metadata, "status": current}
-        try:
-            return await write_status_unless_held(
-                self.client,
-                kinds.WORKSPACE,
-                obj,
-                conds,
-                fields,
-                hold=self.hold,
-                settled=settled,
-            )
-        except ApiError as exc:
-            log.warning("status of %s/%s not written: %s", ws.namespace, ws.name, exc)
-            raise
+        return await write_object_status(
+            self.client, obj, conds, fields, hold=self.hold, settled=settled
+        )
 
 
 async def write_object_status(
-    client: Client, obj: Object, conds: Sequence[Condition], fields: dict[str, Any] | None = None
-) -> None:
-    """:func:`~kaito.runtime.status.write_status` for a Workspace dict; a refusal is logged
-    with the Workspace's name and raised (the reconcile retries it)."""
+    client: Client,
+    obj: Object,
+    conds: Sequence[Condition],
+    fields: dict[str, Any] | None = None,
+    *,
+    hold: StatusHold | None = None,
+    settled: bool = True,
+) -> float | None:
+    """:func:`~kaito.runtime.status.write_status_unless_held` for a Workspace dict (no hold:
+    written at once); a refusal is logged with the Workspace's name and raised (the reconcile
+    retries it)."""
     try:
-        await write_status(client, kinds.WORKSPACE, obj, conds, fields)
+        return await write_status_unless_held(
+            client,
+            kinds.WORKSPACE,
+            obj,
+            conds,
+            fields,
+            hold=hold if hold is not None else NO_HOLD,
+            settled=settled,
+        )
     except ApiError as exc:
         metadata = obj.get("metadata") or {}
         log.warning(

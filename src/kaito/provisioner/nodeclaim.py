@@ -42,7 +42,7 @@ from kaito.runtime.errors import ApiError, Conflict, NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
 from kaito.runtime.status import write_status, write_status_unless_held
-from kaito.runtime.status_hold import StatusHold
+from kaito.runtime.status_hold import NO_HOLD, StatusHold
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class NodeClaimReconciler:
         self.cache = cache
         self.provider = provider
         self.recorder = recorder
-        self.hold = hold if hold is not None else StatusHold(0.0)
+        self.hold = hold if hold is not None else NO_HOLD
         """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
         self._refused: set[tuple[str, str]] = set()
         """(name, uid) of NodeClaims the cloud refused for good: not asked again."""

@@ -10,30 +10,19 @@ when it moved), and a JSON patch's ``test`` op does the same for patches.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kaito.runtime import query as q
 from kaito.runtime.query import PatchType
 from kaito.runtime.resources import Object, ResourceType, meta
-from kaito.runtime.transport import Query
 
 
 class WriteVerbs:
-    """Writes, sent through :meth:`request` (which :class:`~kaito.runtime.client.Client`
-    implements on its transport)."""
+    """Writes, sent through :attr:`request`."""
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float | None = None,
-    ) -> Any:
-        """Send one request and return the decoded JSON body; raise typed errors."""
-        raise NotImplementedError
+    request: Callable[..., Awaitable[Any]]
+    """The client's one request funnel, :meth:`kaito.runtime.client.Client.request`."""
 
     async def create(
         self,

@@ -49,3 +49,7 @@ class StatusHold:
     def pending(self) -> int:
         """Objects whose status change is waiting."""
         return len(self._since)
+
+
+NO_HOLD = StatusHold(0.0)
+"""Writes every change at once (a zero window keeps no state, so one instance serves all)."""
