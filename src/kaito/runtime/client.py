@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
@@ -36,7 +35,6 @@ from kaito.runtime.query import PatchType as PatchType
 from kaito.runtime.resources import Object, ResourceType
 from kaito.runtime.transport import ClientConfig as ClientConfig
 from kaito.runtime.transport import (
-    Query,
     Transport,
     in_cluster_configuration,
     kubeconfig,
@@ -56,6 +54,9 @@ class Client(WriteVerbs):
         clock: Clock = REAL_CLOCK,
     ) -> None:
         self.transport = Transport(api_client, config or ClientConfig(), clock)
+        self.request = self.transport.request
+        """Send one request and return the decoded JSON body; raise typed errors
+        (:meth:`kaito.runtime.transport.Transport.request`, the one funnel every verb uses)."""
         self.config = self.transport.config
         self.host: str = self.transport.host
         """``host:port`` of the API server (the ``host`` label of request metrics)."""
@@ -107,21 +108,6 @@ class Client(WriteVerbs):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Query | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float | None = None,
-    ) -> Any:
-        """Send one request and return the decoded JSON body; raise typed errors."""
-        return await self.transport.request(
-            method, path, query=query, body=body, content_type=content_type, timeout=timeout
-        )
 
     # -- reads ------------------------------------------------------------------------------
     async def get(

@@ -35,14 +35,7 @@ class WriteVerbs:
     ) -> Object:
         """Create ``obj`` (raises :class:`~kaito.runtime.errors.AlreadyExists`)."""
         path = rt.path(q.namespace_of(rt, namespace, obj))
-        created: Object = await self.request(
-            "POST",
-            path,
-            query=q.field_manager(field_manager),
-            body=q.typed(rt, obj),
-            timeout=timeout,
-        )
-        return created
+        return await self._send_object("POST", rt, path, obj, field_manager, timeout)
 
     async def replace(
         self,
@@ -56,14 +49,26 @@ class WriteVerbs:
         """PUT ``obj`` (its ``metadata.resourceVersion`` makes it a conditional update), to
         ``subresource`` (e.g. ``"status"``) when given."""
         path = rt.path(q.namespace_of(rt, None, obj), str(meta(obj).get("name", "")), subresource)
-        replaced: Object = await self.request(
-            "PUT",
+        return await self._send_object("PUT", rt, path, obj, field_manager, timeout)
+
+    async def _send_object(
+        self,
+        method: str,
+        rt: ResourceType,
+        path: str,
+        obj: Object,
+        field_manager: str | None,
+        timeout: float | None,
+    ) -> Object:
+        """POST or PUT a whole object (typed with ``rt``'s apiVersion and kind)."""
+        sent: Object = await self.request(
+            method,
             path,
             query=q.field_manager(field_manager),
             body=q.typed(rt, obj),
             timeout=timeout,
         )
-        return replaced
+        return sent
 
     async def patch(
         self,

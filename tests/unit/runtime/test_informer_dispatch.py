@@ -97,13 +97,13 @@ async def test_periodic_resync_redelivers_every_object() -> None:
     inf.replace([cm("a", "1"), cm("b", "1")], "1")
     seen.log.clear()
     loop = asyncio.ensure_future(inf._resync_loop(60.0))
-    await asyncio.sleep(0)
+    await clock.wait_for_waiters(1)  # the loop sleeps until its first resync
     clock.step(59)
-    await asyncio.sleep(0)
+    assert clock.waiters == 1, "the resync timer fired before its period"
     assert seen.log == []
-    clock.step(7)  # the period is jittered up to +10%
-    for _ in range(3):
-        await asyncio.sleep(0)
+    clock.step(7)  # the period is jittered up to +10%: due now, so the timer fired
+    assert clock.waiters == 0
+    await clock.wait_for_waiters(1)  # the loop resynced and sleeps until the next one
     assert sorted(seen.log) == [("update", "a", "1", "1"), ("update", "b", "1", "1")]
     loop.cancel()
 

@@ -115,10 +115,13 @@ async def test_get_wakes_when_delay_expires() -> None:
     queue: WorkQueue[str] = WorkQueue(clock=clock)
     getter = asyncio.ensure_future(queue.get())
     queue.add_after("x", 2)
-    await asyncio.sleep(0)
-    assert not getter.done()
+    queue.add("now")
+    # barrier: the blocked getter is handed the item that is due, not the delayed one
+    assert await asyncio.wait_for(getter, 1) == "now"
+    assert len(queue) == 0 and queue.waiting == 1
+    later = asyncio.ensure_future(queue.get())
     clock.step(2)
-    assert await asyncio.wait_for(getter, 1) == "x"
+    assert await asyncio.wait_for(later, 1) == "x"
 
 
 async def test_rate_limited_delays_grow_and_forget_resets() -> None:
