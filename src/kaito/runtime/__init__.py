@@ -60,6 +60,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# first, before anything imports kubernetes-asyncio: its generated models stay unloaded
+from kaito.runtime import lean_kubernetes as lean_kubernetes
+
 _EXPORTS: dict[str, str] = {
     # addressing and the client
     "Object": "resources",
@@ -141,7 +144,7 @@ _EXPORTS: dict[str, str] = {
     "AlreadyOwnedError": "owner",
     "WebhookServer": "webhook",
     "AdmissionResponse": "webhook",
-    "TLSMaterial": "certs",
+    "TLSMaterial": "tls",
     "Clock": "clock",
     "FakeClock": "clock",
     "REAL_CLOCK": "clock",
@@ -165,7 +168,6 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from kaito.runtime.cache import InformerCache as InformerCache
-    from kaito.runtime.certs import TLSMaterial as TLSMaterial
     from kaito.runtime.client import Client as Client
     from kaito.runtime.client import ClientConfig as ClientConfig
     from kaito.runtime.client import ObjectList as ObjectList
@@ -247,6 +249,7 @@ if TYPE_CHECKING:
     from kaito.runtime.store import index_by_controller_uid as index_by_controller_uid
     from kaito.runtime.store import index_by_label as index_by_label
     from kaito.runtime.store import index_by_owner_uid as index_by_owner_uid
+    from kaito.runtime.tls import TLSMaterial as TLSMaterial
     from kaito.runtime.watch import WatchEvent as WatchEvent
     from kaito.runtime.webhook import AdmissionResponse as AdmissionResponse
     from kaito.runtime.webhook import WebhookServer as WebhookServer
