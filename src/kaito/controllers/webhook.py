@@ -28,10 +28,10 @@ from kaito.api.webhook_config import validating_webhook_configuration
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
 from kaito.runtime import resources as r
-from kaito.runtime.certs import TLSMaterial
 from kaito.runtime.client import Client
 from kaito.runtime.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from kaito.runtime.manager import Manager
+from kaito.runtime.tls import TLSMaterial
 from kaito.runtime.webhook import AdmissionResponse, WebhookServer
 
 CERT_SECRET = "kaito-webhook-cert"

@@ -7,31 +7,23 @@ Secret) or make one at start: a small CA plus a serving certificate for the give
 and IPs, whose CA is then patched into the webhook configuration.
 
 The certificate builders below are public because :mod:`kaito.testenv.certs` makes its local
-control plane's CA and certificates with them too.
+control plane's CA and certificates with them too. The material itself (read from files or a
+Secret, served) is :mod:`kaito.runtime.tls`, which needs no ``cryptography``: importing it costs
+about 9 MiB, paid only by a process that makes a certificate.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ipaddress
-import os
-import ssl
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kaito.runtime.resources import SECRET
-
-if TYPE_CHECKING:
-    from kaito.runtime.client import Client
+from kaito.runtime.tls import TLSMaterial
 
 VALIDITY = dt.timedelta(days=3650)
 
@@ -128,72 +120,25 @@ def leaf_certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-@attrs.frozen
-class TLSMaterial:
-    """A serving certificate chain, its key, and the CA that clients should trust (PEM)."""
-
-    cert_pem: bytes
-    key_pem: bytes
-    ca_pem: bytes
-
-    @property
-    def ca_bundle(self) -> str:
-        """The CA, base64-encoded as a webhook ``clientConfig.caBundle`` wants it."""
-        return base64.b64encode(self.ca_pem).decode()
-
-    @classmethod
-    def self_signed(
-        cls, hosts: Sequence[str], *, common_name: str = "kaito-webhook"
-    ) -> TLSMaterial:
-        """A fresh CA and a serving certificate for ``hosts`` (DNS names or IPs)."""
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = subject_name(f"{common_name}-ca")
-        ca = ca_certificate(
-            ca_key, ca_name, not_before=now, not_after=now + VALIDITY, path_length=0
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = leaf_certificate(
-            key,
-            subject_name(common_name),
-            issuer=ca_name,
-            issuer_key=ca_key,
-            not_before=now,
-            not_after=now + VALIDITY,
-            usage=ExtendedKeyUsageOID.SERVER_AUTH,
-            san=subject_alt_name(hosts),
-        )
-        return cls(
-            cert.public_bytes(serialization.Encoding.PEM),
-            pem_private_key(key),
-            ca.public_bytes(serialization.Encoding.PEM),
-        )
-
-    @classmethod
-    def from_files(
-        cls, cert: str | os.PathLike[str], key: str | os.PathLike[str], ca: str | None = None
-    ) -> TLSMaterial:
-        """Read PEM files; without ``ca`` the certificate is its own trust anchor."""
-        cert_pem = Path(cert).read_bytes()
-        return cls(cert_pem, Path(key).read_bytes(), Path(ca).read_bytes() if ca else cert_pem)
-
-    @classmethod
-    async def from_secret(cls, client: Client, namespace: str, name: str) -> TLSMaterial:
-        """Read a ``kubernetes.io/tls`` Secret (``tls.crt``, ``tls.key``, optional ``ca.crt``)."""
-        secret = await client.get(SECRET, name, namespace)
-        data = secret.get("data") or {}
-        cert = base64.b64decode(data["tls.crt"])
-        ca = base64.b64decode(data["ca.crt"]) if data.get("ca.crt") else cert
-        return cls(cert, base64.b64decode(data["tls.key"]), ca)
-
-    def server_context(self) -> ssl.SSLContext:
-        """An SSL context serving this certificate (TLS 1.2+)."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        with tempfile.TemporaryDirectory() as directory:
-            cert_path, key_path = Path(directory, "tls.crt"), Path(directory, "tls.key")
-            cert_path.write_bytes(self.cert_pem)
-            key_path.write_bytes(self.key_pem)
-            key_path.chmod(0o600)
-            context.load_cert_chain(cert_path, key_path)
-        return context
+def self_signed(hosts: Sequence[str], *, common_name: str = "kaito-webhook") -> TLSMaterial:
+    """A fresh CA and a serving certificate for ``hosts`` (DNS names or IPs)."""
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = subject_name(f"{common_name}-ca")
+    ca = ca_certificate(ca_key, ca_name, not_before=now, not_after=now + VALIDITY, path_length=0)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = leaf_certificate(
+        key,
+        subject_name(common_name),
+        issuer=ca_name,
+        issuer_key=ca_key,
+        not_before=now,
+        not_after=now + VALIDITY,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        san=subject_alt_name(hosts),
+    )
+    return TLSMaterial(
+        cert.public_bytes(serialization.Encoding.PEM),
+        pem_private_key(key),
+        ca.public_bytes(serialization.Encoding.PEM),
+    )

@@ -21,7 +21,6 @@ import attrs
 from aiohttp import web
 
 from kaito.runtime.backoff import Backoff
-from kaito.runtime.certs import TLSMaterial
 from kaito.runtime.client import Client, PatchType
 from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.errors import ApiError, NotFound
@@ -30,6 +29,7 @@ from kaito.runtime.resources import (
     VALIDATING_WEBHOOK_CONFIGURATION,
     ResourceType,
 )
+from kaito.runtime.tls import TLSMaterial
 
 log = logging.getLogger(__name__)
 
