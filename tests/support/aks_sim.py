@@ -742,6 +742,22 @@ class KubeNodeHooks:
         """The ``kubernetes_asyncio`` ApiClient (open while inside ``async with``)."""
         return self._api
 
+    def node_lister(self) -> Callable[[str], Awaitable[list[dict[str, Any]]]]:
+        """The provider's ``NodeLister`` on this ApiClient (raw JSON, no generated models)."""
+        from kubernetes_asyncio.client import CoreV1Api
+
+        core = CoreV1Api(self._api)
+
+        async def list_nodes(label_selector: str) -> list[dict[str, Any]]:
+            response = await core.list_node(label_selector=label_selector, _preload_content=False)
+            try:
+                body: dict[str, Any] = await response.json()
+            finally:
+                response.release()
+            return body.get("items") or []
+
+        return list_nodes
+
     def _core(self) -> Any:
         from kubernetes_asyncio import client
 

@@ -15,7 +15,6 @@ import pytest
 
 from kaito import kinds
 from kaito.provisioner.cloud.azure import AzureProvider
-from kaito.provisioner.cloud.azure_nodes import KubeNodeLister
 from kaito.provisioner.cloud.azure_settings import AzureSettings
 from kaito.provisioner.cloud.base import CloudProvider
 from kaito.provisioner.nodeclaim import NodeClaimReconciler
@@ -94,7 +93,7 @@ def azure_provider(sim: AksSimulator, hooks: KubeNodeHooks, **kwargs: Any) -> Az
     options: dict[str, Any] = {
         "credential": StaticTokenCredential(),
         "base_url": sim.base_url,
-        "nodes": KubeNodeLister(hooks.api_client),
+        "nodes": hooks.node_lister(),
         "poll_interval": 0.1,
         "adopt_timeout": 30,
         **sim.client_kwargs(),

@@ -26,7 +26,7 @@ from kaito.provisioner.cloud import (
     TransientError,
 )
 from kaito.provisioner.cloud.azure import AzureProvider
-from kaito.provisioner.cloud.azure_nodes import KubeNodeLister, pool_from_provider_id
+from kaito.provisioner.cloud.azure_nodes import pool_from_provider_id
 from kaito.provisioner.cloud.azure_settings import AzureSettings
 from kaito.testenv import ControlPlane
 from tests.support.aks_sim import AksSimulator, Fault, KubeNodeHooks, StaticTokenCredential
@@ -392,7 +392,7 @@ async def test_pool_node_registers_and_is_mapped_back(
 ) -> None:
     sim, hooks = kube_sim
     name = _unique_name()
-    async with make_provider(sim, nodes=KubeNodeLister(hooks.api_client)) as provider:
+    async with make_provider(sim, nodes=hooks.node_lister()) as provider:
         instance = await provider.create(request(name))
         pool = sim.pools[name]
         assert instance.node_name == pool.node_name
@@ -436,7 +436,7 @@ async def test_node_without_provider_id_is_not_reported(
         registered.append(pool.node_name)
 
     sim.on_pool_ready = without_provider_id
-    async with make_provider(sim, nodes=KubeNodeLister(hooks.api_client)) as provider:
+    async with make_provider(sim, nodes=hooks.node_lister()) as provider:
         instance = await provider.create(request(name))
         assert registered  # the Node exists ...
         assert instance.node_name is None  # ... but is not initialised by the cloud yet

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
-from kubernetes_asyncio.client import CoreV1Api
 
 AGENTPOOL_LABEL = "agentpool"
 AKS_AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
@@ -99,22 +98,3 @@ def pool_nodes(nodes: Iterable[Mapping[str, Any]]) -> dict[str, PoolNode]:
 async def find_pool_node(list_nodes: NodeLister, pool: str) -> PoolNode | None:
     """The Node of agent pool ``pool``, or None while it has not registered."""
     return pool_nodes(await list_nodes(pool_label_selector(pool))).get(pool)
-
-
-class KubeNodeLister:
-    """A :class:`NodeLister` on a ``kubernetes_asyncio`` ``ApiClient`` (not owned)."""
-
-    def __init__(self, api_client: Any) -> None:
-        self._core = CoreV1Api(api_client)
-
-    async def __call__(self, label_selector: str) -> Sequence[Mapping[str, Any]]:
-        # Raw JSON, no generated models: the rest of kaito works on plain dicts.
-        response: Any = await self._core.list_node(
-            label_selector=label_selector, _preload_content=False
-        )
-        try:
-            body: dict[str, Any] = await response.json()
-        finally:
-            response.release()
-        items: list[Mapping[str, Any]] = body.get("items") or []
-        return items
