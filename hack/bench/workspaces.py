@@ -7,8 +7,9 @@ the same empty cluster:
 * **baseline**: no operator. Per workspace the script creates directly what kaito would
   end up with: one NodeClaim and one kwok Node (the manifest the kwok provider makes,
   labelled ``accelerator=nvidia`` as the manager would), the inference ConfigMap, the two
-  Services and the Deployment (rendered by ``kaito.controllers.desired``, ownerReferences
-  dropped since no Workspace exists), then waits until every Deployment is Available.
+  Services and the workload (rendered by ``kaito.controllers.desired``, ownerReferences
+  dropped since no Workspace exists), then waits until every workload is ready (a
+  Deployment Available, a StatefulSet's replicas ready).
   That is the cost of the cluster doing the same work (scheduling, kwok pods, deployment
   controller) with zero operator logic: 6 writes per workspace.
 * **operator**: ``kaito provisioner --provider=kwok --boot-delay=0`` and
@@ -268,7 +269,12 @@ def baseline_objects(ws_dict: dict[str, Any]) -> list[tuple[ResourceType, dict[s
     assert sku is not None
     node = node_manifest(instance_request(claim), sku)
     node["metadata"]["labels"][c.LABEL_ACCELERATOR] = "nvidia"  # the manager's label
-    kinds_by_name = {"ConfigMap": r.CONFIG_MAP, "Service": r.SERVICE, "Deployment": r.DEPLOYMENT}
+    kinds_by_name = {
+        "ConfigMap": r.CONFIG_MAP,
+        "Service": r.SERVICE,
+        "Deployment": r.DEPLOYMENT,
+        "StatefulSet": r.STATEFUL_SET,
+    }
     out: list[tuple[ResourceType, dict[str, Any]]] = [(kinds.NODECLAIM, claim), (r.NODE, node)]
     for manifest in desired.inference_objects(ws, resolved, settings, "1"):
         manifest["metadata"].pop("ownerReferences", None)  # no owner exists: GC would delete
@@ -282,6 +288,18 @@ def condition_true(obj: dict[str, Any], kind: str) -> bool:
         if cond.get("type") == kind:
             return bool(cond.get("status") == "True")
     return False
+
+
+def workload_ready(obj: dict[str, Any]) -> bool:
+    """A Deployment Available, or a StatefulSet (no such condition) with every replica ready."""
+    if obj.get("kind") == "StatefulSet":
+        want = (obj.get("spec") or {}).get("replicas", 1)
+        return bool(int((obj.get("status") or {}).get("readyReplicas") or 0) >= int(want))
+    return condition_true(obj, "Available")
+
+
+def workspace_ready(obj: dict[str, Any]) -> bool:
+    return condition_true(obj, "WorkspaceReady")
 
 
 async def gather_limited(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:
@@ -319,20 +337,20 @@ class CpuWatch:
 async def wait_all(
     client: Client,
     rt: ResourceType,
-    condition: str,
+    is_ready: Callable[[dict[str, Any]], bool],
     n: int,
     started: float,
     timeout: float,
     cpu: CpuWatch,
     interval: float,
 ) -> tuple[float | None, int, dict[str, float]]:
-    """Poll one list until ``n`` objects have ``condition``; (seconds, ready, milestones)."""
+    """Poll one list until ``n`` objects are ready; (seconds, ready, milestones)."""
     milestones: dict[str, float] = {}
     last_print = 0.0
     ready = 0
     while True:
         items = (await client.list(rt, NAMESPACE, timeout=120)).items
-        ready = sum(condition_true(x, condition) for x in items)
+        ready = sum(is_ready(x) for x in items)
         elapsed = time.monotonic() - started
         for pct in (50, 90, 99):
             if ready >= n * pct / 100 and f"p{pct}" not in milestones:
@@ -402,6 +420,7 @@ async def bench_client(plane: ControlPlane) -> Client:
 
 async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any]:
     objects = [baseline_objects(ws) for ws in workspace_manifests(n)]
+    workload = next(rt for rt, _ in objects[0] if rt in (r.DEPLOYMENT, r.STATEFUL_SET))
     client = await bench_client(plane)
     cpu = CpuWatch(dict(plane.pids))
     try:
@@ -416,9 +435,9 @@ async def baseline(plane: ControlPlane, n: int, timeout: float) -> dict[str, Any
 
         await gather_limited([job(items) for items in objects], CREATE_CONCURRENCY)
         created = time.monotonic() - started
-        print(f"  created {6 * n} objects in {created:.1f}s", flush=True)
+        print(f"  created {sum(len(x) for x in objects)} objects in {created:.1f}s", flush=True)
         seconds, ready, milestones = await wait_all(
-            client, r.DEPLOYMENT, "Available", n, started, timeout, cpu, poll_interval(n)
+            client, workload, workload_ready, n, started, timeout, cpu, poll_interval(n)
         )
     finally:
         await client.close()
@@ -457,7 +476,7 @@ async def operator(
         created = time.monotonic() - started
         print(f"  created {n} Workspaces in {created:.1f}s", flush=True)
         seconds, ready, milestones = await wait_all(
-            client, WORKSPACE_V1ALPHA1, "WorkspaceReady", n, started, timeout, cpu, poll_interval(n)
+            client, WORKSPACE_V1ALPHA1, workspace_ready, n, started, timeout, cpu, poll_interval(n)
         )
         claims = len((await client.list(kinds.NODECLAIM)).items)
     finally:
@@ -574,7 +593,7 @@ def report(
     print(f"kaito manager/provisioner client QPS: {qps}")
     if base is not None:
         print(
-            f"baseline (no operator): all {base['ready']}/{n} Deployments Available in "
+            f"baseline (no operator): all {base['ready']}/{n} workloads ready in "
             f"{fmt_s(base['seconds'])} (objects created in {base['create_seconds']:.1f} s; "
             f"{base['writes_per_workspace']:.0f} writes/workspace); milestones "
             + ", ".join(f"{k} {v:.1f}s" for k, v in base["milestones"].items())
@@ -721,7 +740,7 @@ def main() -> int:
 
     try:
         if not args.skip_baseline:
-            print(f"baseline: fresh control plane, creating {args.n} x 6 objects ...", flush=True)
+            print(f"baseline: fresh control plane, {args.n} Workspaces' objects ...", flush=True)
             planes.append(start_plane(workdir / "baseline"))
             base = asyncio.run(baseline(planes[-1], args.n, args.timeout))
             planes.pop().stop()
