@@ -6,15 +6,17 @@ import argparse
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kaito.provisioner.localnode.configs import NodeHost
+    from kaito.runtime.cache import ByObject
     from kaito.runtime.client import Client
     from kaito.runtime.events import EventRecorder
     from kaito.runtime.manager import Manager
+    from kaito.runtime.resources import ResourceType
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -93,7 +95,11 @@ def user_agent(program: str) -> str:
     return f"{program}/{__version__}"
 
 
-async def build_manager(args: argparse.Namespace, component: str) -> Manager:
+async def build_manager(
+    args: argparse.Namespace,
+    component: str,
+    cache_by_object: Mapping[ResourceType, ByObject] | None = None,
+) -> Manager:
     from kaito.runtime.client import Client, ClientConfig
     from kaito.runtime.leader import LeaderElectionConfig
     from kaito.runtime.manager import Manager
@@ -116,6 +122,7 @@ async def build_manager(args: argparse.Namespace, component: str) -> Manager:
         health_address=_address(args.health_probe_bind_address),
         sync_period=args.sync_period,
         shutdown_delay=args.shutdown_delay,
+        cache_by_object=cache_by_object,
     )
 
 

@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def _main(args: argparse.Namespace) -> int:
     from kaito import kinds
+    from kaito.controllers.cache_options import BY_OBJECT
     from kaito.controllers.metrics import WorkspaceCollector
     from kaito.controllers.setup import workspace_controller
     from kaito.controllers.webhook import register_webhook
@@ -54,7 +55,7 @@ async def _main(args: argparse.Namespace) -> int:
     from kaito.presets import default_catalog
     from kaito.runtime.metrics import registry
 
-    manager = await build_manager(args, "kaito-manager")
+    manager = await build_manager(args, "kaito-manager", cache_by_object=BY_OBJECT)
     settings = settings_from_args(args)
     catalog = default_catalog()
     recorder = await build_event_recorder(args, manager, component="kaito-workspace")

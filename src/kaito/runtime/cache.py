@@ -1,5 +1,11 @@
 """The shared informer cache: one informer per (type, namespace, selectors), however many
-controllers read it (controller-runtime's ``cache.Cache``, client-go's informer factory)."""
+controllers read it (controller-runtime's ``cache.Cache``, client-go's informer factory).
+
+A process decides per type what its cache holds (controller-runtime's ``cache.Options.ByObject``):
+a label selector, so that only the objects it can act on are listed and watched at all, and a
+transform that keeps only the fields its reconcilers read. Every informer of that type (and
+every cached read of it) then uses both, so a reader cannot reach past them by accident.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,16 @@ from kaito.runtime.resources import Object, ResourceType, meta
 
 
 @attrs.frozen
+class ByObject:
+    """What the cache holds of one type (controller-runtime's ``cache.ByObject``)."""
+
+    label_selector: str | None = None
+    """Only objects matching it are listed and watched (unless a caller asks for another)."""
+    transform: Transform | None = None
+    """Applied to each object before it is cached, instead of the cache-wide transform."""
+
+
+@attrs.frozen
 class _Key:
     rt: ResourceType
     namespace: str | None
@@ -41,12 +57,14 @@ class InformerCache:
         resync_period: float | None = None,
         reflector_config: ReflectorConfig | None = None,
         transform: Transform | None = strip_managed_fields,
+        by_object: Mapping[ResourceType, ByObject] | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
         self.client = client
         self.resync_period = resync_period
         self._reflector_config = reflector_config
         self._transform = transform
+        self._by_object = dict(by_object or {})
         self._clock = clock
         self._informers: dict[_Key, Informer] = {}
         self._tasks: dict[_Key, asyncio.Task[None]] = {}
@@ -60,18 +78,21 @@ class InformerCache:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> Informer:
-        """The shared informer for this key, created (and started, if the cache runs) on demand."""
-        key = _Key(rt, namespace if rt.namespaced else None, label_selector, field_selector)
+        """The shared informer for this key, created (and started, if the cache runs) on demand.
+
+        Without ``label_selector`` the type's :class:`ByObject` selector applies."""
+        key = self._key(rt, namespace, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
+            options = self._by_object.get(rt, ByObject())
             informer = Informer(
                 self.client,
                 rt,
                 namespace=key.namespace,
-                label_selector=label_selector,
+                label_selector=key.label_selector,
                 field_selector=field_selector,
                 resync_period=self.resync_period,
-                transform=self._transform,
+                transform=options.transform or self._transform,
                 reflector_config=self._reflector_config,
                 clock=self._clock,
             )
@@ -79,6 +100,17 @@ class InformerCache:
             if self._started:
                 self._start(key, informer)
         return informer
+
+    def _key(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> _Key:
+        if label_selector is None:
+            label_selector = self._by_object.get(rt, ByObject()).label_selector
+        return _Key(rt, namespace if rt.namespaced else None, label_selector, field_selector)
 
     @property
     def informers(self) -> list[Informer]:
@@ -155,7 +187,7 @@ class InformerCache:
 
     def _reader(self, rt: ResourceType, namespace: str | None) -> Informer:
         informer: Informer | None = None
-        for key in (_Key(rt, None, None, None), _Key(rt, namespace, None, None)):
+        for key in (self._key(rt, None), self._key(rt, namespace)):
             informer = self._informers.get(key)
             if informer is not None:
                 break

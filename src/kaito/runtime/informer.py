@@ -10,8 +10,10 @@ controller-runtime's cache (``pkg/cache``):
 * a handler registered after the first sync first receives an add for every cached object;
 * an optional resync period re-delivers every cached object as ``on_update(obj, obj)``;
 * ``has_synced`` becomes true once the first list is in the store;
-* objects are transformed before caching: ``metadata.managedFields`` is dropped by default
-  (controller-runtime ``TransformStripManagedFields``, as Kaito's managers configure);
+* objects are transformed before caching: ``metadata.managedFields`` and kubectl's
+  last-applied annotation are dropped by default (controller-runtime
+  ``TransformStripManagedFields``, as Kaito's managers configure; the annotation is a second
+  copy of the whole object as a string, which no controller reads);
 * :class:`~kaito.runtime.cache.InformerCache` hands out one informer per (type, namespace,
   selectors), so any number of controllers share one watch.
 
@@ -41,11 +43,18 @@ log = logging.getLogger(__name__)
 Transform = Callable[[Object], Object]
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def strip_managed_fields(obj: Object) -> Object:
-    """Drop ``metadata.managedFields`` (large, and never needed by a controller)."""
+    """Drop ``metadata.managedFields`` and kubectl's last-applied annotation (large, and never
+    needed by a controller)."""
     metadata = obj.get("metadata")
-    if isinstance(metadata, dict) and "managedFields" in metadata:
-        del metadata["managedFields"]
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            del annotations[LAST_APPLIED]
     return obj
 
 

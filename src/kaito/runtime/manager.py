@@ -23,15 +23,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
-from kaito.runtime.cache import InformerCache
+from kaito.runtime.cache import ByObject, InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.clock import REAL_CLOCK, Clock
 from kaito.runtime.controller import Controller
 from kaito.runtime.health import Checks, HttpEndpoints, ping
 from kaito.runtime.leader import LeaderElectionConfig, LeaderElector
 from kaito.runtime.reflector import ReflectorConfig
+from kaito.runtime.resources import ResourceType
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,16 @@ class Manager:
         shutdown_delay: float = 0.0,
         sync_period: float | None = 10 * 3600.0,
         reflector_config: ReflectorConfig | None = None,
+        cache_by_object: Mapping[ResourceType, ByObject] | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
         self.client = client
         self.cache = InformerCache(
-            client, resync_period=sync_period, reflector_config=reflector_config, clock=clock
+            client,
+            resync_period=sync_period,
+            reflector_config=reflector_config,
+            by_object=cache_by_object,
+            clock=clock,
         )
         self.elector = LeaderElector(client, leader_election, clock) if leader_election else None
         self.graceful_shutdown_timeout = graceful_shutdown_timeout

@@ -22,6 +22,7 @@ import pytest
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.controllers.cache_options import BY_OBJECT
 from kaito.controllers.settings import Settings
 from kaito.controllers.setup import workspace_controller
 from kaito.controllers.workspace import WorkspaceReconciler
@@ -61,6 +62,7 @@ async def running_workspace_controller(
         metrics_address="127.0.0.1:0",
         health_address=None,
         graceful_shutdown_timeout=10,
+        cache_by_object=BY_OBJECT,
     )
     recorder = EventRecorder(client, component=COMPONENT)
     manager.add_runnable(recorder.run)

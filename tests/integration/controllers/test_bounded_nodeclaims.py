@@ -19,6 +19,7 @@ import pytest
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.controllers.cache_options import BY_OBJECT
 from kaito.controllers.claim_creation import BATCH, REASON_LIMIT
 from kaito.controllers.settings import Settings
 from kaito.controllers.workspace import WorkspaceReconciler
@@ -118,7 +119,7 @@ async def make_harness(
 
     async def make(**settings: Any) -> Harness:
         client = await Client.from_kubeconfig(control_plane.kubeconfig, config=ClientConfig(qps=0))
-        cache = InformerCache(client)
+        cache = InformerCache(client, by_object=BY_OBJECT)
         for rt in WATCHED:
             cache.informer(rt)
         reconciler = WorkspaceReconciler(

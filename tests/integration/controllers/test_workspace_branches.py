@@ -27,6 +27,7 @@ import pytest
 from kaito import kinds
 from kaito.api import constants as c
 from kaito.contracts import tuning_configmaps
+from kaito.controllers.cache_options import BY_OBJECT
 from kaito.controllers.setup import workspace_controller
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
@@ -400,7 +401,7 @@ async def test_cache_not_synced_raises_and_writes_nothing(cluster: Cluster, sync
     assert len(claims_before) == 1
     revisions_before = _ids(await _revisions(cluster, "steady"))
 
-    cache = InformerCache(cluster.client)
+    cache = InformerCache(cluster.client, by_object=BY_OBJECT)
     first = SYNCED_FIRST if synced != "nothing" else ()
     for rt in first:
         cache.informer(rt)
