@@ -94,7 +94,9 @@ async def create_missing(
         and not (claim.get("metadata") or {}).get("deletionTimestamp")
     )
     missing = missing[foreign:]
-    total = _owned_claim_total(cache)
+    if not missing:
+        return Creation(known)
+    total = _owned_claim_total(cache)  # every kaito claim of the cluster: only when creating
     for index in missing[:BATCH]:
         if _deleting(cache, ws):
             return Creation(known, deleting=True)
