@@ -16,9 +16,11 @@ each one's model artifact, is package data (:mod:`kaito.presets.upstream`, ``tun
 The two scripts are kaito's own (``templates/tuning/upstream/*.sh.j2``), not upstream's:
 
 * the data downloader fetches each URL with curl into ``/mnt/data`` under the last segment
-  of its path, HTTP(S) only (redirects included), three tries, every file non-empty. Under
-  this contract it is curl in upstream's image, so the webhook's SSRF check applies but the
-  connect-time guard of :mod:`kaito.tuning.fetch` (kaito's image) only under kaito's contract;
+  of its path, HTTP(S) only, three tries, every file non-empty. Upstream's curl image has no
+  python, so :mod:`kaito.tuning.fetch` cannot run there; the script enforces the same SSRF
+  policy in sh (:func:`url_guard_script`): no redirect is followed, the host is resolved with
+  ``getent``, every address is checked as :func:`kaito.urlguard.address_forbidden` does, and
+  curl is pinned to the checked address (``--connect-to``);
 * the pusher waits for the trainer's completion marker, pushes the adapter as the one-layer
   image whose ``/data`` kaito's adapter pullers read, and then stops the ``pause`` container
   so that the pod can complete; a trainer that exits without the marker fails the pod
@@ -40,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from kaito import urlguard
 from kaito.api import constants as c
 from kaito.api.catalog import GPUConfig, TuningPreset
 from kaito.api.workspace import Workspace
@@ -180,9 +183,57 @@ def weights_downloader(preset: TuningPreset, settings: Settings) -> dict[str, An
     }
 
 
+FORBIDDEN_V4 = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/3",
+)
+"""IPv4 networks the sh downloader never connects to: what :func:`kaito.urlguard.
+address_forbidden` refuses (loopback, private, link-local, CGNAT, documentation, multicast,
+reserved, broadcast), spelled out because sh has no ``ipaddress``; unit-tested against it."""
+
+
+def url_guard_script() -> str:
+    """:mod:`kaito.urlguard`'s checks as sh functions (``check_url``, ``resolve_checked``,
+    ``address_forbidden``), for the downloader in upstream's curl image, which has no python."""
+    values = {
+        "forbidden_v4": " ".join(FORBIDDEN_V4),
+        "metadata_hostnames": " ".join(sorted(urlguard.METADATA_HOSTNAMES)),
+        "internal_suffixes": " ".join(urlguard.INTERNAL_SUFFIXES),
+        "invalid": urlguard.INVALID,
+        "scheme": urlguard.SCHEME,
+        "host_syntax": urlguard.HOST_SYNTAX,
+        "local_host": urlguard.LOCAL_HOST,
+        "cluster_host": urlguard.CLUSTER_HOST,
+        "local_address": urlguard.LOCAL_ADDRESS,
+    }
+    quoted = {name: shlex.quote(value) for name, value in values.items()}
+    return render_text("tuning/upstream/url-guard.sh.j2", values=quoted)
+
+
 def data_downloader_script() -> str:
-    """kaito's downloader for ``DATA_URLS`` (upstream's environment variables)."""
-    return render_text("tuning/upstream/data-downloader.sh.j2")
+    """kaito's downloader for ``DATA_URLS`` (upstream's environment variables), guarded at
+    connect time: no redirects, every resolved address checked, curl pinned to it."""
+    return render_text("tuning/upstream/data-downloader.sh.j2", guard=url_guard_script())
+
+
+def trusted_networks_env(settings: Settings) -> list[dict[str, str]]:
+    """``DATA_TRUSTED_NETWORKS`` for the downloader, only when the manager trusts networks
+    (``--trusted-data-networks``): the networks its address check lets through."""
+    if not settings.data_networks:
+        return []
+    value = " ".join(str(net) for net in settings.data_networks)
+    return [{"name": "DATA_TRUSTED_NETWORKS", "value": value}]
 
 
 def pusher_script(
@@ -266,6 +317,7 @@ def _input(
             "env": [
                 {"name": "DATA_URLS", "value": " ".join(source.urls)},
                 {"name": "DATA_VOLUME_PATH", "value": data.data_dir},
+                *trusted_networks_env(settings),
             ],
             "volumeMounts": [data_mount],
         }

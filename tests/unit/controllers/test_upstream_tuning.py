@@ -13,9 +13,12 @@ import gzip
 import hashlib
 import http.server
 import io
+import ipaddress
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
@@ -25,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from kaito import urlguard
 from kaito.api import constants as c
 from kaito.api import workspace_from_dict
 from kaito.api.validation import validate_create
@@ -333,13 +337,25 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.server_close()
 
 
-def _download(urls: str, dest: Path) -> subprocess.CompletedProcess[str]:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+SHELLS = ["sh", "bash"] + (["busybox"] if shutil.which("busybox") else [])
+"""The pod runs the script with ``sh -c`` in curlimages/curl (busybox sh); here dash, bash and
+busybox's ash where it is installed."""
+LOOPBACK = "127.0.0.1/32"
+"""The test servers' network, trusted as an operator would trust an in-house data server."""
+
+
+def _download(
+    urls: str, dest: Path, *, trusted: str = LOOPBACK, shell: str = "bash"
+) -> subprocess.CompletedProcess[str]:
+    if shutil.which("curl") is None or shutil.which("getent") is None:
+        pytest.skip("curl or getent is not installed")
     env = {"PATH": os.environ["PATH"], "DATA_URLS": urls, "DATA_VOLUME_PATH": str(dest)}
+    if trusted:
+        env["DATA_TRUSTED_NETWORKS"] = trusted
     script = upstream_tuning.data_downloader_script()
+    argv = ["busybox", "sh"] if shell == "busybox" else [shell]
     return subprocess.run(
-        ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*argv, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -373,9 +389,245 @@ def test_the_downloader_fails_on_a_missing_or_empty_file(
 
 def test_the_downloader_fetches_only_http(tmp_path: Path) -> None:
     done = _download("file:///etc/hostname", tmp_path)
-    assert done.returncode == 1
-    assert "could not fetch file:///etc/hostname" in done.stderr
+    assert done.returncode == 2
+    assert "file:///etc/hostname: data source URL must use HTTP or HTTPS" in done.stderr
     assert not (tmp_path / "hostname").exists()
+
+
+# -- the downloader's SSRF guard, at connect time (issue #15) ---------------------------------
+
+
+class Sentinel:
+    """A listener on 127.0.0.1, an internal endpoint that must never see a connection. It
+    accepts and hangs up at once, so that a downloader that does reach it fails fast."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            if select.select([self.sock], [], [], 0.05)[0]:
+                conn, _ = self.sock.accept()
+                conn.close()
+                self.accepted += 1
+
+    def connections(self) -> int:
+        """Every connection ever made, including any still in the backlog."""
+        self.stop.set()
+        self.thread.join()
+        while select.select([self.sock], [], [], 0)[0]:
+            self.sock.accept()[0].close()
+            self.accepted += 1
+        return self.accepted
+
+
+@pytest.fixture
+def sentinel() -> Iterator[Sentinel]:
+    s = Sentinel()
+    yield s
+    s.stop.set()
+    s.sock.close()
+
+
+class _Redirects(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a 302 to ``location``, as a public server may."""
+
+    location = ""
+    hits: list[str] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_response(302)
+        self.send_header("Location", self.location)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"moved")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def redirector(sentinel: Sentinel) -> Iterator[tuple[str, type[_Redirects]]]:
+    """A data server on 127.0.0.2 (trusted, like an in-house one) redirecting to the sentinel."""
+    location = f"http://127.0.0.1:{sentinel.port}/secret"
+    handler = type("Handler", (_Redirects,), {"location": location, "hits": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.2:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_downloader_follows_no_redirect_to_loopback(
+    shell: str, redirector: tuple[str, type[_Redirects]], sentinel: Sentinel, tmp_path: Path
+) -> None:
+    base, handler = redirector
+    dest = tmp_path / "data"
+    done = _download(f"{base}/train.parquet", dest, trusted="127.0.0.2/32", shell=shell)
+    assert sentinel.connections() == 0
+    assert handler.hits == ["/train.parquet"]  # the trusted server itself was reached, once
+    assert done.returncode == 2, done.stderr
+    assert (
+        f"{base}/train.parquet answered HTTP 302 (a redirect to {handler.location}): "
+        "redirects are not followed"
+    ) in done.stderr
+    assert not (dest / "train.parquet").exists()  # not even the redirect's body
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/x",
+        "http://127.1:{port}/x",
+        "http://2130706433:{port}/x",
+        "http://0x7f.0.0.1:{port}/x",
+        "http://017700000001:{port}/x",
+        "http://[::ffff:127.0.0.1]:{port}/x",
+        "http://%31%32%37.0.0.1:{port}/x",
+        "http://%6c%6f%63%61%6c%68%6f%73%74:{port}/x",
+        "http://\uff11\uff12\uff17.0.0.1:{port}/x",
+        "http://127\u30020\u30020\u30021:{port}/x",
+        "http://127.0.0.1\u200b:{port}/x",
+        "http://localhost:{port}/x",
+        "http://LocalHost.:{port}/x",
+        "http://user@127.0.0.1:{port}/x",
+    ],
+)
+def test_the_downloader_refuses_loopback_in_any_notation(
+    url: str, sentinel: Sentinel, tmp_path: Path
+) -> None:
+    done = _download(url.format(port=sentinel.port), tmp_path / "data", trusted="")
+    assert sentinel.connections() == 0
+    assert done.returncode == 2, done.stderr
+    assert "data-downloader: " in done.stderr
+    assert "data source URL" in done.stderr
+    assert not (tmp_path / "data" / "x").exists()
+
+
+def test_a_name_is_judged_by_every_address_it_resolves_to(
+    sentinel: Sentinel, tmp_path: Path
+) -> None:
+    # the numeric shorthand is no literal to the URL check: the resolver turns it into 127.0.0.1
+    done = _download(f"http://127.1:{sentinel.port}/x", tmp_path, trusted="127.0.0.2/32")
+    assert sentinel.connections() == 0
+    assert done.returncode == 2
+    assert "127.1 resolves to 127.0.0.1: data source URL must not target a loopback" in (
+        done.stderr
+    )
+
+
+def test_an_invalid_trusted_network_stops_the_downloader(tmp_path: Path) -> None:
+    done = _download("https://example.com/x", tmp_path, trusted="10.0.0.0/8 10.0.0/33")
+    assert done.returncode == 1
+    assert "DATA_TRUSTED_NETWORKS: 10.0.0/33 is not an IP network (CIDR)" in done.stderr
+
+
+def _edges(cidr: str) -> list[ipaddress.IPv4Address]:
+    """A network's first, middle and last address, and its neighbours outside it."""
+    net = ipaddress.IPv4Network(cidr)
+    inside = [net[0], net[net.num_addresses // 2], net[-1]]
+    outside = [a for a in (int(net[0]) - 1, int(net[-1]) + 1) if 0 <= a < 2**32]
+    return inside + [ipaddress.IPv4Address(a) for a in outside]
+
+
+SAMPLE_ADDRESSES = [
+    *(str(a) for net in upstream_tuning.FORBIDDEN_V4 for a in _edges(net)),
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.215.14",
+    "172.15.255.255",
+    "172.32.0.0",
+    "100.63.255.255",
+    "100.128.0.0",
+    "192.169.0.0",
+    "223.255.255.255",
+    "192.0.1.1",
+    "::",
+    "::1",
+    "::ffff:127.0.0.1",
+    "::ffff:8.8.8.8",
+    "::127.0.0.1",
+    "64:ff9b::808:808",
+    "64:ff9b:1::1",
+    "100::1",
+    "fc00::1",
+    "fdff::1",
+    "fe80::1",
+    "febf::1",
+    "fec0::1",
+    "ff02::1",
+    "ff0e::1",
+    "2001::1",
+    "2001:1ff:ffff::1",
+    "2001:200::1",
+    "2001:db8::1",
+    "2001:4860::8888",
+    "2002:808:808::1",
+    "2002:7f00:1::",
+    "2002:a00:1::1",
+    "2600:1f18::1",
+    "2a00:1450::1",
+    "1fff:ffff::1",
+    "4000::1",
+    "2001:0db8:0000:0000:0000:0000:0000:0001",
+]
+SH_STRICTER = {"192.0.0.9", "192.0.0.255", "192.0.0.128", "fec0::1"}
+"""Where the sh guard refuses what urlguard allows: all of 192.0.0.0/24 (IETF protocol
+assignments; Python's is_private has only parts of it) and fec0::/10 (deprecated site-local)."""
+
+
+def test_the_sh_guard_judges_addresses_as_urlguard_does() -> None:
+    if shutil.which("dash") is None and shutil.which("sh") is None:
+        pytest.skip("no sh")
+    program = (
+        upstream_tuning.url_guard_script()
+        + 'for a; do if address_forbidden "$a"; then echo "$a refused"; '
+        + 'else echo "$a allowed"; fi; done\n'
+    )
+    for shell in SHELLS:
+        argv = ["busybox", "sh"] if shell == "busybox" else [shell]
+        done = subprocess.run(
+            [*argv, "-euf", "-c", program, "sh", *SAMPLE_ADDRESSES],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        verdicts = dict(line.split() for line in done.stdout.splitlines())
+        assert verdicts.keys() == set(SAMPLE_ADDRESSES), shell
+        sh_refuses = {a for a, v in verdicts.items() if v == "refused"}
+        python_refuses = {
+            a for a in SAMPLE_ADDRESSES if urlguard.address_forbidden(ipaddress.ip_address(a))
+        }
+        assert python_refuses <= sh_refuses, (shell, python_refuses - sh_refuses)
+        assert sh_refuses - python_refuses <= SH_STRICTER, (shell, sh_refuses - python_refuses)
+        assert {"8.8.8.8", "2600:1f18::1", "2002:808:808::1"} <= set(verdicts) - sh_refuses
+
+
+def test_trusted_networks_reach_the_downloader_only_when_set() -> None:
+    def env(settings: Settings) -> dict[str, str]:
+        (downloader,) = _pod(_job(_workspace(), settings=settings))["initContainers"][1:]
+        return {e["name"]: e["value"] for e in downloader["env"]}
+
+    assert "DATA_TRUSTED_NETWORKS" not in env(SETTINGS)
+    trusting = Settings(
+        runtime_contract="upstream",
+        preset_registry="registry.example/kaito",
+        trusted_data_networks=("10.20.0.0/16", "fd00::/8"),
+    )
+    assert env(trusting)["DATA_TRUSTED_NETWORKS"] == "10.20.0.0/16 fd00::/8"
 
 
 FAKE_ORAS = """#!/bin/sh
