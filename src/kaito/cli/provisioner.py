@@ -76,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         default=5.0,
         help="seconds a NodeClaim's intermediate status (launched, node not Ready yet) waits "
-        "before it is written, so that a node Ready sooner costs one status write; 0 writes "
-        "every change (default %(default)s)",
+        "before it is written, so that a node Ready sooner costs one status write; while the "
+        "API client is throttled it waits up to six times as long; 0 writes every change "
+        "(default %(default)s)",
     )
     parser.set_defaults(handler=run)
 
@@ -148,7 +149,7 @@ async def _main(args: argparse.Namespace) -> int:
         manager.cache,
         provider,
         recorder=recorder,
-        hold=StatusHold(max(0.0, args.status_hold)),
+        hold=StatusHold(max(0.0, args.status_hold), backlog=manager.client.transport.backlog),
     )
     manager.add(nodeclaim_controller(reconciler, workers=args.workers))
     collector = GarbageCollector(manager.client, provider, interval=args.gc_interval)

@@ -89,7 +89,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds a Workspace's intermediate status (nodes or pods on their way) waits "
         "before it is written, so that a state gone sooner costs no API write; a settled "
-        "status is written at once; 0 writes every change (default %(default)s)",
+        "status is written at once; while the API client is throttled it waits up to six "
+        "times as long; 0 writes every change (default %(default)s)",
     )
     parser.add_argument("--cloud", default=os.environ.get("CLOUD_PROVIDER", "azure"))
 

@@ -63,9 +63,8 @@ class WorkspaceReconciler:
         catalog: Catalog,
         recorder: EventRecorder,
     ) -> None:
-        self.ctx = Context(
-            client, cache, settings, catalog, recorder, hold=StatusHold(settings.status_hold)
-        )
+        hold = StatusHold(settings.status_hold, backlog=client.transport.backlog)
+        self.ctx = Context(client, cache, settings, catalog, recorder, hold=hold)
         self.ctx.install_indexes()
 
     def users_of_config_map(self, config_map: Object) -> list[Request]:

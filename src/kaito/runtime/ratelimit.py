@@ -90,6 +90,12 @@ class TokenBucket:
             return 0.0
         return -self._tokens / self.qps
 
+    def backlog(self) -> float:
+        """Seconds a request made now would wait for its token (0: none queued); takes none."""
+        elapsed = max(0.0, self._clock.now() - self._last)
+        tokens = min(float(self.burst), self._tokens + elapsed * self.qps)
+        return max(0.0, 1.0 - tokens) / self.qps if tokens < 1.0 else 0.0
+
     async def wait(self) -> None:
         """Block until a token is available (client-go ``RateLimiter.Wait``)."""
         delay = self.reserve()

@@ -79,6 +79,10 @@ class Transport:
         self.server = str(api_client.configuration.host)
         self.host = urlparse(self.server).netloc
 
+    def backlog(self) -> float:
+        """Seconds a request made now would wait for the client's rate limit (0: none)."""
+        return self._limiter.backlog() if self._limiter is not None else 0.0
+
     def ca_pem(self) -> bytes:
         path = self._api.configuration.ssl_ca_cert
         return Path(path).read_bytes() if path else b""

@@ -89,3 +89,19 @@ async def test_token_bucket_wait_sleeps_on_the_clock() -> None:
     assert not waiter.done()
     clock.step(0.01)
     await asyncio.wait_for(waiter, 1)
+
+
+def test_bucket_backlog_says_how_long_a_request_now_would_wait_and_takes_no_token() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(qps=10, burst=2, clock=clock)
+    assert bucket.backlog() == 0.0
+    assert bucket.reserve() == 0.0
+    assert bucket.backlog() == 0.0  # one token left
+    assert bucket.reserve() == 0.0
+    assert bucket.backlog() == pytest.approx(0.1)  # empty: the next token in 0.1 s
+    assert bucket.reserve() == pytest.approx(0.1)
+    assert bucket.backlog() == pytest.approx(0.2)  # one request queued ahead
+    clock.step(0.1)
+    assert bucket.backlog() == pytest.approx(0.1)  # the queued one has its token now
+    clock.step(0.1)
+    assert bucket.backlog() == 0.0
