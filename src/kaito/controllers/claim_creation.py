@@ -6,7 +6,9 @@ claims and then returns (the NodeClaim watch brings the Workspace back for the n
 batch, as controller-runtime's expectations would), it re-reads the Workspace from the
 cache before every create and stops the moment it is being deleted, and it never takes
 the cluster past the manager's ``--max-nodeclaims`` total: instead it says so in
-``ResourceReady`` and waits. Deterministic names keep a restart from doubling anything.
+``ResourceReady`` and waits. Deterministic names keep a restart from doubling anything, and
+a claim this process created that the cache does not show yet is not created again
+(:mod:`kaito.runtime.expectations`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client
 from kaito.runtime.conditions import Condition
 from kaito.runtime.errors import AlreadyExists
+from kaito.runtime.expectations import Expectations
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,18 @@ async def create_missing(
     client: Client,
     cache: InformerCache,
     settings: Settings,
+    expected: Expectations,
 ) -> Creation:
-    """Create up to :data:`BATCH` of the ``wanted`` NodeClaims that do not exist yet."""
+    """Create up to :data:`BATCH` of the ``wanted`` NodeClaims that do not exist yet (nor
+    were created by this process without the cache showing them yet: ``expected``)."""
     known = list(claims)
     existing = {claim["metadata"]["name"] for claim in known}
+    for name in existing:
+        expected.observed(name)
     ours = [nodeclaims.nodeclaim_name(ws, i) for i in range(wanted)]
-    missing = [i for i, name in enumerate(ours) if name not in existing]
+    missing = [
+        i for i, name in enumerate(ours) if name not in existing and not expected.pending(name)
+    ]
     # A claim under another name is a node this Workspace has too: upstream Kaito names its
     # claims at random, so without this taking over its Workspace would double every node.
     foreign = sum(
@@ -108,6 +117,7 @@ async def create_missing(
             known.append(await client.create(kinds.NODECLAIM, manifest))
         except AlreadyExists:
             continue
+        expected.created(name)
         total += 1
         # No Event (upstream writes NodeClaimCreated): ResourceReady names the claims while
         # they provision, and an Event per node is one API write more per Workspace.

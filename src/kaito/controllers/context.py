@@ -31,6 +31,7 @@ from kaito.runtime.client import Client
 from kaito.runtime.conditions import Condition
 from kaito.runtime.errors import ApiError
 from kaito.runtime.events import EventRecorder
+from kaito.runtime.expectations import Expectations
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.resources import Object
 from kaito.runtime.status import write_status_unless_held
@@ -93,6 +94,8 @@ class Context:
     recorder: EventRecorder
     hold: StatusHold = NO_HOLD
     """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
+    expected: Expectations = attrs.field(factory=Expectations)
+    """NodeClaims this process created that the cache may not show yet."""
     resolved: Resolved | None = None
     """What serves the Workspace (set after the revision phase)."""
     resource: Condition | None = None

@@ -64,6 +64,7 @@ async def sync(ctx: Context, ws: Workspace) -> tuple[NodePlan, Condition]:
             client=ctx.client,
             cache=ctx.cache,
             settings=ctx.settings,
+            expected=ctx.expected,
         )
         claims, blocked = creation.claims, creation.blocked
     await label_gpu_nodes(ctx, plan.worker_nodes)

@@ -19,15 +19,18 @@ import pytest
 
 from kaito import kinds
 from kaito.api import constants as c
+from kaito.api.wire import workspace_from_dict
 from kaito.controllers.cache_options import BY_OBJECT
-from kaito.controllers.claim_creation import BATCH, REASON_LIMIT
+from kaito.controllers.claim_creation import BATCH, REASON_LIMIT, create_missing
 from kaito.controllers.settings import Settings
 from kaito.controllers.workspace import WorkspaceReconciler
 from kaito.presets import default_catalog
+from kaito.runtime import metrics
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
 from kaito.runtime.client import Client, ClientConfig
 from kaito.runtime.events import EventRecorder
+from kaito.runtime.expectations import Expectations
 from kaito.runtime.reconcile import Request
 from kaito.testenv import ControlPlane
 from tests.e2e.conftest import install_crds
@@ -274,3 +277,51 @@ async def test_toggling_inference_to_tuning_without_the_webhook_is_refused(
     assert "cannot be toggled" in refused["message"], refused
     jobs = await h.client.list(r.JOB, h.namespace)
     assert jobs.items == []  # no tuning Job next to the running inference workload
+
+
+async def test_a_pass_on_a_stale_cache_does_not_create_the_claims_again(
+    make_harness: Callable[..., Any],
+) -> None:
+    """The claims of the first pass are not in the ``claims`` a second pass is handed (its
+    cache has not seen their watch events yet): the second pass sends no create at all."""
+    h: Harness = await make_harness()
+    await h.apply(_workspace("stale", 3))
+    ws = workspace_from_dict(await h.client.get(kinds.WORKSPACE, "stale", h.namespace))
+    preset = default_catalog().inference_preset("phi-3-mini-4k-instruct")
+    settings = Settings(runtime_contract="kaito", status_hold=0.0)
+    expected = Expectations()
+
+    async def creates(claims: list[dict[str, Any]]) -> float:
+        before = _posts(h.client)
+        await create_missing(
+            ws,
+            claims,
+            3,
+            preset,
+            None,
+            client=h.client,
+            cache=h.cache,
+            settings=settings,
+            expected=expected,
+        )
+        return _posts(h.client) - before
+
+    assert await creates([]) == 3
+    assert len(expected) == 3
+    assert await creates([]) == 0  # the stale view is not believed: no 409 AlreadyExists
+    assert len(await h.claims("stale")) == 3
+    await h.claims_cached("stale", 3)
+    assert await creates(await h.claims("stale")) == 0
+    assert len(expected) == 0  # seen: nothing is expected any more
+
+
+def _posts(client: Client) -> float:
+    """POSTs sent to this client's API server (``rest_client_requests_total``)."""
+    return sum(
+        sample.value
+        for metric in metrics.rest_client_requests.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+        and sample.labels["method"] == "POST"
+        and sample.labels["host"] == client.transport.host
+    )
