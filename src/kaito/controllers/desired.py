@@ -133,6 +133,13 @@ def inference_objects(
     return objects
 
 
+def tuning_problem(ws: Workspace, resolved: Resolved) -> str | None:
+    """Why ``ws`` cannot be tuned as resolved, in upstream's words (None: it can)."""
+    if resolved.tuning is None or resolved.serving is None:
+        return f"Unsupported tuning preset name {ws.preset_name or ''}"
+    return None
+
+
 def tuning_objects(
     ws: Workspace,
     resolved: Resolved,
@@ -149,8 +156,10 @@ def tuning_objects(
     cannot be tuned as written, in upstream's words."""
     if ws.tuning is None:
         raise ValueError(f"workspace {ws.namespace}/{ws.name} has no tuning spec")
-    if resolved.tuning is None or resolved.serving is None:
-        raise ValueError(f"Unsupported tuning preset name {ws.preset_name or ''}")
+    problem = tuning_problem(ws, resolved)
+    if problem is not None:
+        raise ValueError(problem)
+    assert resolved.tuning is not None and resolved.serving is not None
     if resolved.contract == c.CONTRACT_UPSTREAM:
         method = (ws.tuning.method or c.TUNING_METHOD_LORA).lower()
         source = config if config is not None else tuning_configmaps.configmap(method)

@@ -57,8 +57,9 @@ async def _sync_job(ctx: Context, ws: Workspace, revision: str) -> dict[str, Any
     assert ws.tuning is not None
     resolved = ctx.need_resolved()
     upstream = resolved.contract == c.CONTRACT_UPSTREAM
-    if resolved.tuning is None or resolved.serving is None:
-        raise _Problem(f"Unsupported tuning preset name {ws.preset_name or ''}")
+    problem = desired.tuning_problem(ws, resolved)
+    if problem is not None:
+        raise _Problem(problem)
     method = (ws.tuning.method or c.TUNING_METHOD_LORA).lower()
     configmap = None
     if ws.tuning.config:
