@@ -1,4 +1,4 @@
-"""Benchmark: N phi-3 Workspaces applied at once, until every one is WorkspaceReady.
+"""Benchmark: N phi-3 Workspaces applied at once, until every one is ready (WorkspaceSucceeded).
 
 Two phases, each on its own fresh local control plane (``kaito.testenv.ControlPlane``:
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok), so both start from
@@ -15,7 +15,7 @@ the same empty cluster:
 * **operator**: ``kaito provisioner --provider=kwok --boot-delay=0`` and
   ``kaito manager --disable-webhook`` run as subprocesses; the script creates N v1alpha1
   Workspaces (distinct names and ``labelSelector`` values) and polls with one list call
-  until every Workspace has ``WorkspaceReady=True``. The admission webhook is off so
+  until every Workspace has ``WorkspaceSucceeded=True``. The admission webhook is off so
   admission latency is not part of what is measured.
 
 Reported: time to all ready (and the operator/baseline ratio), API writes per workspace
@@ -251,7 +251,14 @@ def workspace_manifests(n: int) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         ws = copy.deepcopy(sample)
-        ws["metadata"] = {"name": f"phi3-{i:04d}", "namespace": NAMESPACE}
+        # kwok pods have no logs, and upstream v0.12 reads its post-load benchmark from the
+        # vLLM pod's log before it calls a Workspace ready (for ever BenchmarkFailed here):
+        # both operators are asked to skip it, as on any cluster without real model pods
+        ws["metadata"] = {
+            "name": f"phi3-{i:04d}",
+            "namespace": NAMESPACE,
+            "annotations": {c.ANNOTATION_DISABLE_BENCHMARK: "true"},
+        }
         ws["resource"]["labelSelector"]["matchLabels"]["apps"] = f"phi-3-{i:04d}"
         out.append(ws)
     return out
@@ -299,7 +306,9 @@ def workload_ready(obj: dict[str, Any]) -> bool:
 
 
 def workspace_ready(obj: dict[str, Any]) -> bool:
-    return condition_true(obj, "WorkspaceReady")
+    """``WorkspaceSucceeded``: upstream v0.12 writes only it; kaito writes it and its v1alpha1
+    twin ``WorkspaceReady``, which always say the same."""
+    return condition_true(obj, c.CONDITION_WORKSPACE_SUCCEEDED)
 
 
 async def gather_limited(jobs: list[Callable[[], Awaitable[None]]], limit: int) -> None:
@@ -400,7 +409,7 @@ def start_plane(workdir: Path, manifests: Iterable[Path] = ()) -> WideServiceRan
         "--for=condition=Established",
         "crd/workspaces.kaito.sh",
         "crd/nodeclaims.karpenter.sh",
-        "--timeout=60s",
+        "--timeout=180s",
     )
     for manifest in manifests:
         plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
@@ -602,7 +611,7 @@ def report(
     columns: list[tuple[str, dict[str, str]]] = []
     for label, op in runs:
         print(
-            f"{label}: {op['ready']}/{n} WorkspaceReady in {fmt_s(op['seconds'])} "
+            f"{label}: {op['ready']}/{n} ready (WorkspaceSucceeded) in {fmt_s(op['seconds'])} "
             f"(Workspaces created in {op['create_seconds']:.1f} s; {op['nodeclaims']} "
             "NodeClaims); milestones "
             + ", ".join(f"{k} {v:.1f}s" for k, v in op["milestones"].items())
@@ -746,9 +755,14 @@ def main() -> int:
             planes.pop().stop()
         runs.append(("kaito", run_operator("kaito", kaito_manager)))
         if args.compare:
-            runs.append(
-                (args.compare_name, run_operator(args.compare_name, other, args.compare_apply))
-            )
+            try:
+                compared = run_operator(args.compare_name, other, args.compare_apply)
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
+                # the numbers of kaito's run are still worth printing
+                detail = getattr(err, "stderr", "") or ""
+                print(f"{args.compare_name}: no result: {err} {detail}".strip(), flush=True)
+            else:
+                runs.append((args.compare_name, compared))
         report(
             args.n,
             base,
@@ -764,7 +778,8 @@ def main() -> int:
                 for label, op in runs
             }
             args.json.write_text(json.dumps({"n": args.n, "baseline": base, "runs": plain}))
-        return 0 if all(op["seconds"] is not None for _, op in runs) else 1
+        complete = len(runs) == (2 if args.compare else 1)
+        return 0 if complete and all(op["seconds"] is not None for _, op in runs) else 1
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)
         return 130
