@@ -84,6 +84,17 @@ class Outcome:
 
 
 @attrs.frozen
+class Applied:
+    """What an inference pass applied, as a fingerprint of everything its objects depend on:
+    the Workspace's and its config's resourceVersions, the revision, and each object's
+    resourceVersion in the cache. While it is unchanged the objects need no rendering."""
+
+    objects: tuple[tuple[r.ResourceType, str], ...]
+    workload: r.ResourceType
+    fingerprint: tuple[str | None, ...]
+
+
+@attrs.frozen
 class Context:
     """The reconciler's collaborators and what this pass has decided so far."""
 
@@ -96,6 +107,8 @@ class Context:
     """Intermediate statuses waiting to be written (:mod:`kaito.runtime.status_hold`)."""
     expected: Expectations = attrs.field(factory=Expectations)
     """NodeClaims this process created that the cache may not show yet."""
+    applied: dict[str, Applied] = attrs.field(factory=dict)
+    """Per Workspace key, what its last inference pass found in agreement with its spec."""
     resolved: Resolved | None = None
     """What serves the Workspace (set after the revision phase)."""
     resource: Condition | None = None

@@ -83,6 +83,7 @@ class WorkspaceReconciler:
         obj = self.ctx.cache.get(kinds.WORKSPACE, request.name, request.namespace)
         if obj is None:
             self.ctx.hold.forget((kinds.WORKSPACE.plural, request.namespace, request.name))
+            self.ctx.applied.pop(f"{request.namespace}/{request.name}", None)
             return Result()
         try:
             ws = workspace_from_dict(obj)

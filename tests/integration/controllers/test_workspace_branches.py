@@ -31,6 +31,7 @@ from kaito.controllers.cache_options import BY_OBJECT
 from kaito.controllers.setup import workspace_controller
 from kaito.runtime import resources as r
 from kaito.runtime.cache import InformerCache
+from kaito.runtime.errors import NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.reconcile import Request
@@ -136,6 +137,13 @@ async def _workload(cluster: Cluster, name: str) -> dict[str, Any] | None:
     return None
 
 
+async def _service(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    try:
+        return await cluster.client.get(r.SERVICE, name, cluster.namespace)
+    except NotFound:
+        return None
+
+
 async def _revisions(cluster: Cluster, name: str) -> list[dict[str, Any]]:
     found = await cluster.client.list(
         r.CONTROLLER_REVISION,
@@ -199,6 +207,50 @@ async def test_byo_nodes_are_used_and_no_nodeclaim_is_created(cluster: Cluster) 
         workload = await _until("the workload", lambda: _workload(cluster, "byo"))
         assert workload["metadata"]["annotations"][c.ANNOTATION_WORKSPACE_REVISION] == "1"
         assert await cluster.nodeclaims("byo") == []
+
+
+async def test_objects_changed_by_hand_are_put_back_though_passes_skip_rendering(
+    cluster: Cluster,
+) -> None:
+    """A pass renders only when something it depends on has a new resourceVersion: a Service
+    deleted by hand and a workload whose template was edited are each put back."""
+    selector = f"drift-{cluster.namespace}"[:63]
+    await cluster.ready_nodes(1, _node_labels(selector, NC6))
+    async with cluster.controller(node_auto_provisioning=True):
+        await cluster.create_workspace(_inference("drift", selector, count=1))
+        workload = await _until("the workload", lambda: _workload(cluster, "drift"))
+        service = await _until("the Service", lambda: _service(cluster, "drift"))
+
+        await cluster.client.delete(r.SERVICE, "drift", cluster.namespace)
+
+        async def recreated() -> dict[str, Any] | None:
+            got = await _service(cluster, "drift")
+            uid = (got or {}).get("metadata", {}).get("uid")
+            return got if uid and uid != service["metadata"]["uid"] else None
+
+        await _until("the Service put back", recreated)
+
+        rt = r.DEPLOYMENT if workload["kind"] == "Deployment" else r.STATEFUL_SET
+        containers = workload["spec"]["template"]["spec"]["containers"]
+        image = containers[0]["image"]
+        patch = {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": containers[0]["name"], "image": "example.invalid/edited:1"}
+                        ]
+                    }
+                }
+            }
+        }
+        await cluster.client.patch(rt, "drift", patch, cluster.namespace)
+
+        async def restored() -> bool:
+            got = await cluster.client.get(rt, "drift", cluster.namespace)
+            return bool(got["spec"]["template"]["spec"]["containers"][0]["image"] == image)
+
+        await _until("the workload's image put back", restored)
 
 
 # -- revision change ------------------------------------------------------------------------------
