@@ -41,6 +41,8 @@ REPO = Path(__file__).resolve().parents[3]
 TEST_NODE_LABEL = "test.kaito.sh/workspace-branches"
 """Marks the Nodes these tests create (cluster-scoped: removed after each test)."""
 COMPONENT = "kaito-workspace"
+NC6 = "Standard_NC6s_v3"
+"""A GPU instance type the template Workspaces ask for (one V100)."""
 
 
 def workspace_reconciler(
@@ -204,3 +206,31 @@ async def cluster(
             yield env
         finally:
             await env.cleanup()
+
+
+def template_workspace(name: str, selector: str, image: str) -> dict[str, Any]:
+    """A Workspace whose inference is a custom template: one GPU container, ``image``."""
+    return {
+        "metadata": {"name": name},
+        "resource": {
+            "instanceType": NC6,
+            "labelSelector": {"matchLabels": {"apps": selector}},
+        },
+        "inference": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "server",
+                            "image": image,
+                            "ports": [{"containerPort": 5000}],
+                            "resources": {
+                                "requests": {"nvidia.com/gpu": 1},
+                                "limits": {"nvidia.com/gpu": 1},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    }

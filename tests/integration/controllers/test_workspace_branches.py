@@ -35,10 +35,14 @@ from kaito.runtime.errors import NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.informer import CacheNotSynced
 from kaito.runtime.reconcile import Request
-from tests.integration.controllers.conftest import Cluster, workspace_reconciler
+from tests.integration.controllers.conftest import (
+    NC6,
+    Cluster,
+    template_workspace,
+    workspace_reconciler,
+)
 from tests.support.waiting import async_wait_until, condition
 
-NC6 = "Standard_NC6s_v3"
 A100 = "Standard_NC24ads_A100_v4"
 PRESET = "phi-3-mini-4k-instruct"
 
@@ -52,30 +56,6 @@ def _inference(name: str, selector: str, *, count: int = 1) -> dict[str, Any]:
             "labelSelector": {"matchLabels": {"apps": selector}},
         },
         "inference": {"preset": {"name": PRESET}},
-    }
-
-
-def _template(name: str, selector: str, image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "resource": {"instanceType": NC6, "labelSelector": {"matchLabels": {"apps": selector}}},
-        "inference": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": image,
-                            "ports": [{"containerPort": 5000}],
-                            "resources": {
-                                "requests": {"nvidia.com/gpu": 1},
-                                "limits": {"nvidia.com/gpu": 1},
-                            },
-                        }
-                    ]
-                }
-            }
-        },
     }
 
 
@@ -262,7 +242,9 @@ async def test_revision_change_makes_a_new_controller_revision_and_workload_temp
     selector = f"rev-{cluster.namespace}"[:63]
     await cluster.ready_nodes(1, _node_labels(selector, NC6))
     async with cluster.controller():
-        created = await cluster.create_workspace(_template("rev", selector, "example.com/llm:1"))
+        created = await cluster.create_workspace(
+            template_workspace("rev", selector, "example.com/llm:1")
+        )
 
         async def first() -> dict[str, Any] | None:
             workload = await _workload(cluster, "rev")

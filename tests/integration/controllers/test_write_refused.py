@@ -26,10 +26,14 @@ from kaito.runtime import resources as r
 from kaito.runtime.errors import ApiError, Invalid, NotFound
 from kaito.runtime.events import EventRecorder
 from kaito.runtime.reconcile import Request, Result
-from tests.integration.controllers.conftest import Cluster, workspace_reconciler
+from tests.integration.controllers.conftest import (
+    NC6,
+    Cluster,
+    template_workspace,
+    workspace_reconciler,
+)
 from tests.support.waiting import async_wait_until, condition
 
-NC6 = "Standard_NC6s_v3"
 POLICY = r.ResourceType(
     "admissionregistration.k8s.io",
     "v1",
@@ -130,30 +134,6 @@ async def _dry_run_refusal(cluster: Cluster) -> ApiError | None:
     return None
 
 
-def _template_workspace(name: str, selector: str, image: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "resource": {"instanceType": NC6, "labelSelector": {"matchLabels": {"apps": selector}}},
-        "inference": {
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "server",
-                            "image": image,
-                            "ports": [{"containerPort": 5000}],
-                            "resources": {
-                                "requests": {"nvidia.com/gpu": 1},
-                                "limits": {"nvidia.com/gpu": 1},
-                            },
-                        }
-                    ]
-                }
-            }
-        },
-    }
-
-
 def _sample_sum(metric: str, **labels: str) -> float:
     """The sum of a metric's samples (this process's registry) whose labels include ``labels``."""
     total = 0.0
@@ -202,9 +182,7 @@ async def test_a_422_from_a_write_is_invalid_spec_with_the_servers_message_and_n
     selector = f"refused-{cluster.namespace}"[:63]
     await cluster.ready_nodes(1, {"apps": selector, c.LABEL_INSTANCE_TYPE: NC6})
     async with approved_images_only(cluster), cluster.controller() as manager:
-        await cluster.create_workspace(
-            _template_workspace("refused", selector, "example.com/llm:1")
-        )
+        await cluster.create_workspace(template_workspace("refused", selector, "example.com/llm:1"))
 
         async def invalid_spec() -> dict[str, Any] | None:
             ws = await cluster.workspace("refused")
