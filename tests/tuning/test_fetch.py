@@ -11,7 +11,6 @@ import http.server
 import ipaddress
 import select
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from kaito.tuning.fetch import Downloader, FetchFailed, Refused, download_all, file_name, main
 from kaito.urlguard import Address, parse_networks
+from tests.support.http_server import serving
 
 DATA = b'{"messages": [{"role": "user", "content": "hi"}]}\n'
 TRUSTED = parse_networks(["127.0.0.2/32"])
@@ -72,12 +72,8 @@ class Routes(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[tuple[str, type[Routes]]]:
     handler = type("Handler", (Routes,), {"routes": {}, "hits": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.2:{httpd.server_address[1]}", handler
-    httpd.shutdown()
-    httpd.server_close()
+    with serving("127.0.0.2", handler) as base:
+        yield base, handler
 
 
 def test_a_trusted_server_is_downloaded_into_dest(

@@ -36,6 +36,7 @@ from kaito.contracts import tuning_configmaps
 from kaito.controllers import desired, upstream_tuning
 from kaito.controllers.settings import Settings
 from kaito.presets import default_catalog
+from tests.support.http_server import serving
 from tests.support.waiting import wait_until
 
 CATALOG = default_catalog()
@@ -326,15 +327,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTP server on localhost for ``tmp_path/www``."""
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving("127.0.0.1", functools.partial(_Quiet, directory=str(root))) as base:
+        yield base, root
 
 
 SHELLS = ["sh", "bash"] + (["busybox"] if shutil.which("busybox") else [])
@@ -459,14 +453,8 @@ def redirector(sentinel: Sentinel) -> Iterator[tuple[str, type[_Redirects]]]:
     """A data server on 127.0.0.2 (trusted, like an in-house one) redirecting to the sentinel."""
     location = f"http://127.0.0.1:{sentinel.port}/secret"
     handler = type("Handler", (_Redirects,), {"location": location, "hits": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.2:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving("127.0.0.2", handler) as base:
+        yield base, handler
 
 
 @pytest.mark.parametrize("shell", SHELLS)
