@@ -9,7 +9,6 @@ called. A manager started with ``--disable-webhook`` never loads it.
 from __future__ import annotations
 
 import base64
-import importlib
 import os
 import ssl
 import tempfile
@@ -43,9 +42,9 @@ class TLSMaterial:
         cls, hosts: Sequence[str], *, common_name: str = "kaito-webhook"
     ) -> TLSMaterial:
         """A fresh CA and a serving certificate for ``hosts`` (DNS names or IPs)."""
-        certs = importlib.import_module("kaito.runtime.certs")  # loads cryptography on demand
-        material: TLSMaterial = certs.self_signed(hosts, common_name=common_name)
-        return material
+        from kaito.runtime.certs import self_signed  # loads cryptography on demand
+
+        return self_signed(hosts, common_name=common_name)
 
     @classmethod
     def from_files(
