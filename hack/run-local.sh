@@ -122,16 +122,20 @@ if ((real_nodes)); then
   body='{"prompt":"What is Kubernetes?"}'
   echo
   echo "\$ curl -X POST http://$clusterip/chat -H \"Content-Type: application/json\" -d '$body'"
-  answer=""
-  for _ in $(seq 1 30); do  # kube-proxy may need a moment after the pod turns Ready
-    if answer="$(curl -sS --max-time 120 -X POST "http://$clusterip/chat" \
-        -H "Content-Type: application/json" -d "$body")"; then
+  # Until the server answers 2xx: kube-proxy may need a moment after the pod turns Ready, and
+  # after a restart the Workspace can still say Ready from before while its pod comes back on
+  # a new node ("Model not initialized" is a 503, not an answer).
+  answer="" ok=0 deadline=$((SECONDS + 600))
+  while ((SECONDS < deadline)); do
+    if answer="$(curl -sS --fail-with-body --max-time 120 -X POST "http://$clusterip/chat" \
+        -H "Content-Type: application/json" -d "$body" 2>&1)"; then
+      ok=1
       break
     fi
     sleep 1
   done
   echo "$answer"
-  [[ -n "$answer" ]] || { echo "no answer from $clusterip" >&2; exit 1; }
+  ((ok)) || { echo "no answer from $clusterip within 600 s" >&2; exit 1; }
 fi
 
 cat <<MSG
